@@ -1,0 +1,610 @@
+use crate::{
+    BackendTarget, CertificateRef, ExistsAction, Limits, PolicyDocument, PolicyError,
+    PolicyErrorCode as Code, Section, Statement,
+};
+
+fn refused(xml: &str) -> Vec<PolicyError> {
+    match PolicyDocument::parse(xml, &Limits::default()) {
+        Ok(_) => panic!("accepted: {xml}"),
+        Err(errors) => errors,
+    }
+}
+
+/// Wraps statements in an `<inbound>` (line 3, column 9 for the first one).
+fn inbound(body: &str) -> String {
+    format!("<policies>\n    <inbound>\n        {body}\n    </inbound>\n</policies>")
+}
+
+fn section(name: &str, body: &str) -> String {
+    format!("<policies>\n    <{name}>\n        {body}\n    </{name}>\n</policies>")
+}
+
+/// Asserts the document is refused with exactly these codes, in order.
+fn codes(xml: &str, expected: &[Code]) -> Vec<PolicyError> {
+    let errors = refused(xml);
+    let got: Vec<Code> = errors.iter().map(|e| e.kind).collect();
+    assert_eq!(got, expected, "{xml}\n{errors:#?}");
+    errors
+}
+
+fn one(xml: &str, code: Code) -> PolicyError {
+    codes(xml, &[code]).remove(0)
+}
+
+#[test]
+fn unknown_attribute_message_is_exact() {
+    let errors = codes(
+        &inbound("<authentication-certificate certifcate-id=\"client-a\" />"),
+        &[Code::UnknownAttribute, Code::MissingAttribute],
+    );
+    let e = &errors[0];
+    assert_eq!(e.code(), "PolicyUnknownAttribute");
+    assert_eq!(
+        e.message,
+        "unknown attribute \"certifcate-id\" on <authentication-certificate> at \
+         policies/inbound/authentication-certificate[1] (line 3, column 9); allowed: \
+         certificate-id, thumbprint"
+    );
+    assert_eq!(
+        e.location.path,
+        "policies/inbound/authentication-certificate[1]"
+    );
+    assert_eq!((e.location.line, e.location.column), (3, 9));
+    assert_eq!(
+        e.target(),
+        "policies/inbound/authentication-certificate[1] (line 3, column 9)"
+    );
+}
+
+#[test]
+fn every_problem_of_a_document_is_reported() {
+    let xml = "<policies>
+    <inbound>
+        <base />
+        <authentication-certificate certificate-id=\"ok\" />
+        <authentication-certificate thumbprint=\"xyz\" />
+        <rate-limit calls=\"10\" renewal-period=\"60\" />
+    </inbound>
+    <backend>
+        <forward-request timeout=\"0\" />
+    </backend>
+    <outbound>
+        <set-header name=\"bad name\" exists-action=\"replace\" />
+    </outbound>
+    <outbound />
+</policies>";
+    let errors = refused(xml);
+    let summary: Vec<(Code, &str, u32, u32)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.location.path.as_str(),
+                e.location.line,
+                e.location.column,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                Code::InvalidAttribute,
+                "policies/inbound/authentication-certificate[2]",
+                5,
+                9
+            ),
+            (Code::UnknownElement, "policies/inbound/rate-limit[1]", 6, 9),
+            (
+                Code::InvalidAttribute,
+                "policies/backend/forward-request[1]",
+                9,
+                9
+            ),
+            (
+                Code::InvalidAttribute,
+                "policies/outbound/set-header[1]",
+                12,
+                9
+            ),
+            (
+                Code::InvalidAttribute,
+                "policies/outbound/set-header[1]",
+                12,
+                9
+            ),
+            (
+                Code::MissingElement,
+                "policies/outbound/set-header[1]",
+                12,
+                9
+            ),
+            (Code::DuplicateElement, "policies/outbound[2]", 14, 5),
+        ]
+    );
+    assert!(errors[1].message.contains("allowed in <inbound>: base, "));
+    assert!(errors[2].message.contains("1 to 3600"));
+    assert!(
+        errors[3]
+            .message
+            .contains("override, skip, append or delete")
+    );
+    assert!(errors[4].message.contains("header name"));
+}
+
+#[test]
+fn root_and_sections() {
+    let e = one("<policy><inbound/></policy>", Code::UnknownElement);
+    assert!(
+        e.message.contains("root element must be <policies>"),
+        "{}",
+        e.message
+    );
+    let e = one(
+        "<policies>\n  <inbund />\n</policies>",
+        Code::UnknownElement,
+    );
+    assert_eq!(e.location.path, "policies/inbund");
+    assert!(e.message.contains("inbound, backend, outbound, on-error"));
+    let e = one("<policies version=\"1\"/>", Code::UnknownAttribute);
+    assert!(e.message.ends_with("allowed: none"), "{}", e.message);
+    one(
+        "<policies><inbound id=\"x\"/></policies>",
+        Code::UnknownAttribute,
+    );
+    let e = one(
+        "<policies>\n  <backend/>\n  <backend/>\n</policies>",
+        Code::DuplicateElement,
+    );
+    assert_eq!(e.location.path, "policies/backend[2]");
+    assert_eq!(e.location.line, 3);
+}
+
+#[test]
+fn sections_are_optional_and_in_any_order() {
+    for xml in [
+        "<policies/>",
+        "<policies></policies>",
+        "<policies><on-error/><outbound/><backend/><inbound/></policies>",
+        "<policies><outbound><base/></outbound></policies>",
+    ] {
+        let doc = PolicyDocument::parse(xml, &Limits::default()).unwrap();
+        assert_eq!(doc.to_xml(), xml);
+    }
+}
+
+#[test]
+fn text_outside_values_is_refused_where_it_is() {
+    let e = one(
+        "<policies>\n    <inbound>\n        <base />\n\n      oops\n    </inbound>\n</policies>",
+        Code::UnexpectedText,
+    );
+    assert_eq!(e.location.path, "policies/inbound");
+    assert_eq!((e.location.line, e.location.column), (5, 7));
+    assert!(e.message.contains("\"oops\""), "{}", e.message);
+    one("<policies>x</policies>", Code::UnexpectedText);
+    one(
+        &inbound("<authentication-certificate certificate-id=\"a\">x</authentication-certificate>"),
+        Code::UnexpectedText,
+    );
+    one(&inbound("<base>text</base>"), Code::UnexpectedText);
+    one(
+        &inbound("<set-header name=\"X\">x<value>v</value></set-header>"),
+        Code::UnexpectedText,
+    );
+    // Whitespace, comments and character references for whitespace are fine.
+    PolicyDocument::parse(
+        "<policies> <!-- c --> &#32;<inbound>\t<base></base> </inbound></policies>",
+        &Limits::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn child_elements_where_none_belong() {
+    let e = one(&inbound("<base><x/></base>"), Code::UnknownElement);
+    assert_eq!(e.location.path, "policies/inbound/base[1]/x[1]");
+    assert!(e.message.contains("<base> takes no child elements"));
+    codes(
+        &inbound("<set-header name=\"X\"><values>v</values></set-header>"),
+        &[Code::UnknownElement, Code::MissingElement],
+    );
+    let e = one(
+        &inbound("<set-header name=\"X\"><value>v<b/></value></set-header>"),
+        Code::UnknownElement,
+    );
+    assert_eq!(
+        e.location.path,
+        "policies/inbound/set-header[1]/value[1]/b[1]"
+    );
+    one(
+        &inbound("<set-header name=\"X\"><value id=\"1\">v</value></set-header>"),
+        Code::UnknownAttribute,
+    );
+}
+
+#[test]
+fn duplicate_attribute() {
+    let e = one(
+        &inbound("<authentication-basic username=\"a\" username='b' password=\"p\" />"),
+        Code::DuplicateAttribute,
+    );
+    assert!(e.message.contains("duplicate attribute \"username\""));
+    assert_eq!(e.location.path, "policies/inbound/authentication-basic[1]");
+}
+
+#[test]
+fn authentication_certificate_rules() {
+    let e = one(
+        &inbound("<authentication-certificate certificate-id=\"a\" thumbprint=\"b\" />"),
+        Code::ConflictingAttributes,
+    );
+    assert!(e.message.contains("exactly one"));
+    let e = one(
+        &inbound("<authentication-certificate />"),
+        Code::MissingAttribute,
+    );
+    assert!(e.message.contains("\"certificate-id\" or \"thumbprint\""));
+    for bad in ["-a", "", "a b", "a/b", &"a".repeat(81)] {
+        let xml = inbound(&format!(
+            "<authentication-certificate certificate-id=\"{bad}\" />"
+        ));
+        one(&xml, Code::InvalidAttribute);
+    }
+    for bad in ["abc", &"g".repeat(40), &"a".repeat(41)] {
+        let xml = inbound(&format!(
+            "<authentication-certificate thumbprint=\"{bad}\" />"
+        ));
+        one(&xml, Code::InvalidAttribute);
+    }
+    for attr in [
+        "body=\"@(context.Variables[&quot;c&quot;])\"",
+        "password=\"x\"",
+    ] {
+        let xml = inbound(&format!("<authentication-certificate {attr} />"));
+        let e = one(&xml, Code::AttributeNotSupported);
+        assert!(e.message.contains("not supported yet"), "{}", e.message);
+    }
+    let e = one(
+        &section(
+            "outbound",
+            "<authentication-certificate certificate-id=\"a\" />",
+        ),
+        Code::MisplacedElement,
+    );
+    assert_eq!(
+        e.message,
+        "<authentication-certificate> at policies/outbound/authentication-certificate[1] \
+         (line 3, column 9) is not allowed in <outbound>; it is allowed in: inbound"
+    );
+    let doc = PolicyDocument::parse(
+        &inbound(&format!(
+            "<authentication-certificate thumbprint=\"{}\" /><authentication-certificate certificate-id=\"{}\" />",
+            "ab".repeat(20),
+            "A".repeat(80)
+        )),
+        &Limits::default(),
+    )
+    .unwrap();
+    let statements = doc.statements(Section::Inbound);
+    assert!(matches!(
+        &statements[0],
+        Statement::AuthenticationCertificate { certificate: CertificateRef::Thumbprint(t), .. }
+            if *t == "AB".repeat(20)
+    ));
+    assert!(matches!(
+        &statements[1],
+        Statement::AuthenticationCertificate { certificate: CertificateRef::Id(id), .. }
+            if *id == "A".repeat(80)
+    ));
+}
+
+#[test]
+fn authentication_basic_rules() {
+    one(
+        &inbound("<authentication-basic password=\"p\" />"),
+        Code::MissingAttribute,
+    );
+    let errors = codes(
+        &inbound("<authentication-basic />"),
+        &[Code::MissingAttribute, Code::MissingAttribute],
+    );
+    assert!(errors[1].message.contains("\"password\""));
+    one(
+        &inbound("<authentication-basic username=\"\" password=\"p\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &inbound("<authentication-basic username=\"a:b\" password=\"p\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &inbound("<authentication-basic username=\"a\" password=\"p\" realm=\"r\" />"),
+        Code::UnknownAttribute,
+    );
+    one(
+        &section(
+            "backend",
+            "<authentication-basic username=\"a\" password=\"p\" />",
+        ),
+        Code::MisplacedElement,
+    );
+    let doc = PolicyDocument::parse(
+        &inbound("<authentication-basic username=\"a\" password=\"\" />"),
+        &Limits::default(),
+    )
+    .unwrap();
+    let statement = &doc.statements(Section::Inbound)[0];
+    assert!(
+        matches!(statement, Statement::AuthenticationBasic { password, .. } if password.is_empty())
+    );
+}
+
+#[test]
+fn passwords_never_appear_in_messages_or_debug() {
+    let errors = refused(&section(
+        "outbound",
+        "<authentication-basic username=\"a\" password=\"hunter2-{{nv}}\" />",
+    ));
+    assert!(
+        errors.iter().all(|e| !e.message.contains("hunter2")),
+        "{errors:#?}"
+    );
+    let doc = PolicyDocument::parse(
+        &inbound("<authentication-basic username=\"a\" password=\"hunter2\" />"),
+        &Limits::default(),
+    )
+    .unwrap();
+    let debug = format!(
+        "{doc:?} {:?} {:?}",
+        doc.statements(Section::Inbound),
+        doc.gateway_credentials()
+    );
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains(crate::MASK));
+}
+
+#[test]
+fn set_header_rules() {
+    one(
+        &inbound("<set-header><value>v</value></set-header>"),
+        Code::MissingAttribute,
+    );
+    for bad in ["", "a b", "a:b", "é"] {
+        let xml = inbound(&format!(
+            "<set-header name=\"{bad}\"><value>v</value></set-header>"
+        ));
+        one(&xml, Code::InvalidAttribute);
+    }
+    one(
+        &inbound("<set-header name=\"X\" exists-action=\"Override\"><value>v</value></set-header>"),
+        Code::InvalidAttribute,
+    );
+    let e = one(&inbound("<set-header name=\"X\" />"), Code::MissingElement);
+    assert!(e.message.contains("at least one <value>"));
+    let e = one(
+        &inbound("<set-header name=\"X\"><value>a\nb</value></set-header>"),
+        Code::InvalidValue,
+    );
+    assert_eq!(e.location.path, "policies/inbound/set-header[1]/value[1]");
+    one(
+        &inbound("<set-header name=\"X\"><value>a&#13;b</value></set-header>"),
+        Code::InvalidValue,
+    );
+    let xml = "<policies>
+    <inbound>
+        <set-header name=\"X-Delete\" exists-action=\"delete\" />
+        <set-header name=\"X-Multi\" exists-action=\"append\">
+            <value>
+                first
+            </value>
+            <!-- second -->
+            <value>sec&amp;ond</value>
+        </set-header>
+    </inbound>
+    <backend><set-header name=\"a\"><value/></set-header></backend>
+    <outbound><set-header name=\"b\" exists-action=\"skip\"><value>1</value></set-header></outbound>
+    <on-error><set-header name=\"c\" exists-action=\"override\"><value>2</value></set-header></on-error>
+</policies>";
+    let doc = PolicyDocument::parse(xml, &Limits::default()).unwrap();
+    let headers: Vec<(String, ExistsAction, Vec<String>)> = Section::ALL
+        .into_iter()
+        .flat_map(|s| doc.statements(s))
+        .map(|s| match s {
+            Statement::SetHeader {
+                name,
+                action,
+                values,
+                ..
+            } => (name, action, values),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        headers,
+        vec![
+            ("X-Delete".into(), ExistsAction::Delete, vec![]),
+            (
+                "X-Multi".into(),
+                ExistsAction::Append,
+                vec!["first".into(), "sec&ond".into()]
+            ),
+            ("a".into(), ExistsAction::Override, vec![String::new()]),
+            ("b".into(), ExistsAction::Skip, vec!["1".into()]),
+            ("c".into(), ExistsAction::Override, vec!["2".into()]),
+        ]
+    );
+}
+
+#[test]
+fn set_backend_service_rules() {
+    one(&inbound("<set-backend-service />"), Code::MissingAttribute);
+    one(
+        &inbound("<set-backend-service backend-id=\"a\" base-url=\"https://x\" />"),
+        Code::ConflictingAttributes,
+    );
+    for bad in [
+        "ftp://x",
+        "https://",
+        "https:///path",
+        "example.com",
+        "https://a b",
+        "http://:80",
+    ] {
+        let xml = inbound(&format!("<set-backend-service base-url=\"{bad}\" />"));
+        one(&xml, Code::InvalidAttribute);
+    }
+    one(
+        &inbound("<set-backend-service backend-id=\"_x\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &section("outbound", "<set-backend-service backend-id=\"x\" />"),
+        Code::MisplacedElement,
+    );
+    let doc = PolicyDocument::parse(
+        "<policies><inbound><set-backend-service base-url=\"HTTPS://api.example.com:8443/v1?a=1&amp;b=2\" /></inbound>\
+         <backend><set-backend-service backend-id=\"orders-v2\" /><forward-request/></backend></policies>",
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        &doc.statements(Section::Inbound)[0],
+        Statement::SetBackendService { target: BackendTarget::BaseUrl(u), .. }
+            if u == "HTTPS://api.example.com:8443/v1?a=1&b=2"
+    ));
+    assert!(matches!(
+        &doc.statements(Section::Backend)[0],
+        Statement::SetBackendService { target: BackendTarget::BackendId(id), .. } if id == "orders-v2"
+    ));
+}
+
+#[test]
+fn forward_request_rules() {
+    for bad in ["0", "3601", "abc", "+5", " 5", "1.5", "99999999999"] {
+        let xml = section("backend", &format!("<forward-request timeout=\"{bad}\" />"));
+        one(&xml, Code::InvalidAttribute);
+    }
+    one(
+        &section("backend", "<forward-request follow-redirects=\"yes\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &section(
+            "backend",
+            "<forward-request buffer-request-body=\"true\" />",
+        ),
+        Code::UnknownAttribute,
+    );
+    let e = one(&inbound("<forward-request />"), Code::MisplacedElement);
+    assert!(
+        e.message.ends_with("it is allowed in: backend"),
+        "{}",
+        e.message
+    );
+    let e = one(
+        &section(
+            "backend",
+            "<forward-request />\n        <forward-request />",
+        ),
+        Code::DuplicateElement,
+    );
+    assert_eq!(e.location.path, "policies/backend/forward-request[2]");
+    let doc = PolicyDocument::parse(
+        &section(
+            "backend",
+            "<forward-request timeout=\"3600\" follow-redirects=\"true\" />",
+        ),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        &doc.statements(Section::Backend)[0],
+        Statement::ForwardRequest {
+            timeout_seconds: Some(3600),
+            follow_redirects: Some(true),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn base_rules() {
+    let e = one(
+        &inbound("<base />\n        <base />"),
+        Code::DuplicateElement,
+    );
+    assert_eq!(e.location.path, "policies/inbound/base[2]");
+    one(&inbound("<base inherit=\"yes\" />"), Code::UnknownAttribute);
+}
+
+#[test]
+fn policy_expressions_are_refused() {
+    let cases = [
+        inbound("<set-header name=\"X\"><value>@(context.Request.Url)</value></set-header>"),
+        inbound("<set-header name=\"X\"><value>\n   @{ return \"x\"; }\n</value></set-header>"),
+        inbound("<authentication-basic username=\" @(u)\" password=\"p\" />"),
+        inbound("<authentication-basic username=\"u\" password=\"@{return 1;}\" />"),
+        inbound("<set-backend-service base-url=\"@(&quot;https://x&quot;)\" />"),
+        section("backend", "<forward-request timeout=\"@(30)\" />"),
+    ];
+    for xml in &cases {
+        let e = one(xml, Code::ExpressionNotSupported);
+        assert!(
+            e.message
+                .starts_with("policy expressions are not supported yet"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.location.line, 3, "{xml}");
+    }
+    // Not an expression: '@' elsewhere.
+    PolicyDocument::parse(
+        &inbound("<authentication-basic username=\"me@example.com\" password=\"p@(x)\" />"),
+        &Limits::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn named_values_are_refused() {
+    let cases = [
+        inbound(
+            "<set-header name=\"Authorization\"><value>Bearer {{api-token}}</value></set-header>",
+        ),
+        inbound("<authentication-basic username=\"{{user}}\" password=\"p\" />"),
+        inbound("<authentication-basic username=\"u\" password=\"{{backend-password}}\" />"),
+        inbound("<authentication-certificate certificate-id=\"{{cert}}\" />"),
+        inbound("<set-header name=\"{{header-name}}\"><value>v</value></set-header>"),
+        inbound("<set-header name=\"X\"><value>&#123;&#123;x}}</value></set-header>"),
+    ];
+    for xml in &cases {
+        let e = one(xml, Code::NamedValueNotSupported);
+        assert!(
+            e.message.starts_with("named values are not supported yet"),
+            "{}",
+            e.message
+        );
+    }
+    let e = one(&cases[0], Code::NamedValueNotSupported);
+    assert!(e.message.contains("{{api-token}}"));
+    // Braces that are not a reference are plain text.
+    PolicyDocument::parse(
+        &inbound("<set-header name=\"X\"><value>{\"a\":{}} {{}} {x}</value></set-header>"),
+        &Limits::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn every_code_is_pascal_case_and_unique() {
+    let mut seen = std::collections::HashSet::new();
+    for code in Code::ALL {
+        let s = code.as_str();
+        assert!(
+            s.starts_with("Policy") && !s.contains(['-', '_', ' ']),
+            "{s}"
+        );
+        assert!(seen.insert(s), "{s}");
+    }
+}
