@@ -1,0 +1,367 @@
+//! Client certificates (with private keys) and CA certificates (without).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use gatehouse_pki::{CertificateInfo, Limits, MasterKey, PkiError, SourceFormat};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::{Record, decode_body, encode_body, seal_context};
+use crate::{Kind, ModelError};
+
+/// What a certificate response shows: public facts about the leaf and the upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateMetadata {
+    /// Subject, most specific RDN first (`CN=gatehouse-client, O=Bars`).
+    pub subject: String,
+    /// Issuer, in the same form.
+    pub issuer: String,
+    /// SHA-1 of the leaf's DER, 40 upper-case hex digits.
+    pub thumbprint: String,
+    /// Serial number, upper-case hex.
+    pub serial_number: String,
+    /// Start of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// End of validity (APIM's name).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expiration_date: OffsetDateTime,
+    /// e.g. `RSA 2048`, `ECDSA P-256`.
+    pub key_algorithm: String,
+    /// Whether the certificate signed itself.
+    pub self_signed: bool,
+    /// Subject alternative names (`DNS:...`, `IP:...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alternative_names: Vec<String>,
+}
+
+impl From<&CertificateInfo> for CertificateMetadata {
+    fn from(info: &CertificateInfo) -> Self {
+        Self {
+            subject: info.subject.clone(),
+            issuer: info.issuer.clone(),
+            thumbprint: info.thumbprint.clone(),
+            serial_number: info.serial_number.clone(),
+            not_before: info.not_before,
+            expiration_date: info.not_after,
+            key_algorithm: info.key_algorithm.clone(),
+            self_signed: info.self_signed,
+            subject_alternative_names: info.subject_alternative_names.clone(),
+        }
+    }
+}
+
+/// A stored client certificate: metadata, the chain, and the sealed private key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRecord {
+    /// Counts replacements of this id; the key's seal is bound to it.
+    pub version: u64,
+    /// Facts about the leaf.
+    #[serde(flatten)]
+    pub metadata: CertificateMetadata,
+    /// `pkcs12` or `pem`.
+    pub format: String,
+    /// How the uploaded PKCS#12 file was encrypted (absent for PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    /// Whether that encryption is legacy (RC2, 3DES, SHA-1 MAC).
+    #[serde(default)]
+    pub legacy_encryption: bool,
+    /// When it was uploaded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded: OffsetDateTime,
+    /// Leaf first, then the chain from the upload; DER, base64 in the record body.
+    #[serde(with = "der_list")]
+    pub chain: Vec<Vec<u8>>,
+    /// The PKCS#8 private key, sealed; never in the body.
+    #[serde(skip)]
+    pub sealed_key: Vec<u8>,
+}
+
+impl fmt::Debug for CertificateRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateRecord")
+            .field("version", &self.version)
+            .field("subject", &self.metadata.subject)
+            .field("thumbprint", &self.metadata.thumbprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Upload body of `PUT /certificates/{id}`: APIM's `data` + `password`, or our `pem`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CertificateInput {
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    pem: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    allow_expired: bool,
+    #[serde(default)]
+    key_vault: Option<serde_json::Value>,
+}
+
+impl Drop for CertificateInput {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        if let Some(p) = &mut self.password {
+            p.zeroize();
+        }
+    }
+}
+
+/// Maps a PKI refusal to a 400 carrying its stable code and its actionable message.
+pub fn pki_error(target: &str, error: &PkiError) -> ModelError {
+    ModelError::invalid_field(error.code(), target, error.to_string())
+}
+
+impl CertificateRecord {
+    /// Parses and checks an upload and seals its key for `version` of certificate `id`.
+    ///
+    /// # Errors
+    /// One 400 per way the upload can be wrong, with the PKI layer's code (`PasswordIncorrect`,
+    /// `NotPkcs12`, `KeyMismatch`, `CertificateExpired`, ...).
+    pub fn from_upload(
+        id: &str,
+        properties: serde_json::Value,
+        version: u64,
+        master: &MasterKey,
+        limits: &Limits,
+        now: OffsetDateTime,
+    ) -> Result<Self, ModelError> {
+        let input: CertificateInput = super::from_properties(properties)?;
+        if input.key_vault.is_some() {
+            return Err(ModelError::invalid_field(
+                "NotSupported",
+                "properties.keyVault",
+                "secret-store references are not supported yet; upload the certificate",
+            ));
+        }
+        let password = input.password.as_deref();
+        let parsed = match (&input.data, &input.pem) {
+            (Some(_), Some(_)) => {
+                return Err(ModelError::invalid_field(
+                    "InvalidProperty",
+                    "properties",
+                    "send either data (base64 PKCS#12) or pem, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ModelError::invalid_field(
+                    "InvalidProperty",
+                    "properties.data",
+                    "is required: the base64 of a .pfx file (or send properties.pem)",
+                ));
+            }
+            (Some(data), None) => {
+                let der = decode_base64(data, "properties.data")?;
+                gatehouse_pki::parse_pkcs12(&der, password, limits)
+                    .map_err(|e| pki_error("properties.data", &e))?
+            }
+            (None, Some(pem)) => gatehouse_pki::parse_pem(pem, password, limits)
+                .map_err(|e| pki_error("properties.pem", &e))?,
+        };
+        if !input.allow_expired {
+            gatehouse_pki::check_validity(&parsed.info, now)
+                .map_err(|e| pki_error("properties", &e))?;
+        }
+        // Proves now, not on the first request, that the gateway can sign with this key.
+        gatehouse_pki::signing_key(&parsed.key).map_err(|e| pki_error("properties", &e))?;
+        let (format, encryption, legacy) = match &parsed.source {
+            SourceFormat::Pkcs12 { encryption } => (
+                "pkcs12",
+                Some(encryption.description.clone()),
+                encryption.legacy,
+            ),
+            SourceFormat::Pem { .. } => ("pem", None, false),
+        };
+        let sealed_key = master
+            .seal(&parsed.key, &seal_context(Kind::Certificate, id, version))
+            .map_err(|e| ModelError::invalid(e.code(), e.to_string()))?;
+        Ok(Self {
+            version,
+            metadata: CertificateMetadata::from(&parsed.info),
+            format: format.to_string(),
+            encryption,
+            legacy_encryption: legacy,
+            uploaded: now,
+            chain: parsed.chain.iter().map(|c| c.as_ref().to_vec()).collect(),
+            sealed_key,
+        })
+    }
+
+    /// Opens the private key (PKCS#8 DER).
+    ///
+    /// # Errors
+    /// When the master key is not the one the key was sealed with, or the row was altered.
+    pub fn open_key(&self, id: &str, master: &MasterKey) -> Result<Zeroizing<Vec<u8>>, PkiError> {
+        master.open(
+            &self.sealed_key,
+            &seal_context(Kind::Certificate, id, self.version),
+        )
+    }
+
+    /// The stored form.
+    ///
+    /// # Errors
+    /// When encoding fails.
+    pub fn to_record(&self, id: &str, revision: u64) -> Result<Record, ModelError> {
+        Ok(Record {
+            kind: Kind::Certificate,
+            key: id.to_string(),
+            revision,
+            body: encode_body(self)?,
+            sealed: Some(self.sealed_key.clone()),
+        })
+    }
+
+    /// Reads a certificate back from its record (the key stays sealed).
+    ///
+    /// # Errors
+    /// `StoreCorrupt` when the row is not a certificate or has no key.
+    pub fn from_record(record: &Record) -> Result<Self, ModelError> {
+        let mut cert: CertificateRecord = decode_body(record)?;
+        cert.sealed_key = record.sealed.clone().ok_or_else(|| {
+            ModelError::invalid(
+                "StoreCorrupt",
+                format!("certificate {}: the stored row has no key", record.key),
+            )
+        })?;
+        Ok(cert)
+    }
+}
+
+/// A CA certificate back ends may trust; no key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaCertificateRecord {
+    /// Facts about the certificate.
+    #[serde(flatten)]
+    pub metadata: CertificateMetadata,
+    /// Whether it says it is a CA (a self-signed server certificate trusted directly is not).
+    pub is_ca: bool,
+    /// When it was uploaded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded: OffsetDateTime,
+    /// The certificate, DER (base64 in the body).
+    #[serde(with = "der_one")]
+    pub der: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CaInput {
+    data: String,
+    #[serde(default)]
+    allow_expired: bool,
+}
+
+impl CaCertificateRecord {
+    /// Parses `{"data": "<base64 DER or PEM, or PEM text>"}`.
+    ///
+    /// # Errors
+    /// `InvalidBase64`, the PKI layer's codes (`UnexpectedPrivateKey`, `MultipleCertificates`,
+    /// `InvalidCertificate`), `CertificateExpired` unless `allowExpired`.
+    pub fn from_upload(
+        properties: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<Self, ModelError> {
+        let input: CaInput = super::from_properties(properties)?;
+        let bytes = if input.data.trim_start().starts_with("-----BEGIN") {
+            input.data.clone().into_bytes()
+        } else {
+            decode_base64(&input.data, "properties.data")?
+        };
+        let (der, info) = gatehouse_pki::parse_ca_certificate(&bytes)
+            .map_err(|e| pki_error("properties.data", &e))?;
+        if !input.allow_expired {
+            gatehouse_pki::check_validity(&info, now).map_err(|e| pki_error("properties", &e))?;
+        }
+        Ok(Self {
+            metadata: CertificateMetadata::from(&info),
+            is_ca: info.is_ca,
+            uploaded: now,
+            der: der.as_ref().to_vec(),
+        })
+    }
+
+    /// The stored form.
+    ///
+    /// # Errors
+    /// When encoding fails.
+    pub fn to_record(&self, id: &str, revision: u64) -> Result<Record, ModelError> {
+        Ok(Record {
+            kind: Kind::CaCertificate,
+            key: id.to_string(),
+            revision,
+            body: encode_body(self)?,
+            sealed: None,
+        })
+    }
+
+    /// Reads a CA certificate back from its record.
+    ///
+    /// # Errors
+    /// `StoreCorrupt` when the row is not a CA certificate.
+    pub fn from_record(record: &Record) -> Result<Self, ModelError> {
+        decode_body(record)
+    }
+}
+
+/// Decodes base64 as people paste it: standard alphabet, line breaks and spaces ignored.
+fn decode_base64(text: &str, target: &str) -> Result<Vec<u8>, ModelError> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD.decode(compact.as_bytes()).map_err(|_| {
+        let hint = if text.trim_start().starts_with("-----BEGIN") {
+            " (this looks like PEM: send it in properties.pem)"
+        } else {
+            ""
+        };
+        ModelError::invalid_field(
+            "InvalidBase64",
+            target,
+            format!("is not valid base64{hint}"),
+        )
+    })
+}
+
+mod der_list {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(list: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(list.iter().map(|d| STANDARD.encode(d)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| STANDARD.decode(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+mod der_one {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(der: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(der))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        STANDARD
+            .decode(String::deserialize(d)?)
+            .map_err(serde::de::Error::custom)
+    }
+}

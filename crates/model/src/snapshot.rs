@@ -1,0 +1,645 @@
+//! The compiled runtime snapshot: everything the data plane needs, references resolved, keys
+//! loaded, headers pre-built. Compiled after every change, before it is committed; a change
+//! whose snapshot does not compile is refused. Published through [`SnapshotCell`], read by the
+//! gateway once per request with a lock-free load.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use gatehouse_pki::MasterKey;
+use gatehouse_policy::{
+    BackendTarget, CertificateRef, EffectivePolicy, ExistsAction, ReferenceKind, Statement,
+};
+use http::{HeaderName, HeaderValue, Method};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::CertificateDer;
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::entity::backend::BackendProperties;
+use crate::entity::policy::PolicyScope;
+use crate::template::UrlTemplate;
+use crate::url::ServiceUrl;
+use crate::{ModelError, Problems};
+
+/// A client certificate ready for handshakes.
+pub struct ClientIdentity {
+    /// Certificate id.
+    pub id: String,
+    /// Its version: a replaced certificate is a new identity, and never shares a pooled
+    /// connection with the old one.
+    pub version: u64,
+    /// SHA-1 thumbprint, upper-case hex.
+    pub thumbprint: String,
+    /// Subject, for logs and metrics.
+    pub subject: String,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// Chain and signing key, as rustls presents them.
+    pub certified_key: Arc<CertifiedKey>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("thumbprint", &self.thumbprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the gateway checks a back end's certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TrustSettings {
+    /// Verify the chain (against `ca_roots`, or the system roots when that is empty).
+    pub validate_chain: bool,
+    /// Verify the certificate names the host.
+    pub validate_name: bool,
+    /// Trust anchors replacing the system roots, when non-empty.
+    pub ca_roots: Vec<CertificateDer<'static>>,
+    /// Accepted leaf thumbprints (SHA-1, upper-case hex), when non-empty.
+    pub pins: Vec<String>,
+}
+
+impl Default for TrustSettings {
+    fn default() -> Self {
+        Self {
+            validate_chain: true,
+            validate_name: true,
+            ca_roots: Vec::new(),
+            pins: Vec::new(),
+        }
+    }
+}
+
+/// What a back end entity contributes to requests that reach it.
+#[derive(Debug, Default)]
+pub struct BackendSettings {
+    /// The back end entity these come from (`None`: defaults, no entity matched).
+    pub backend_id: Option<String>,
+    /// TLS checks.
+    pub trust: Arc<TrustSettings>,
+    /// Client certificates from `credentials.certificateIds`.
+    pub client_certificates: Vec<Arc<ClientIdentity>>,
+    /// Headers from `credentials.header` and `credentials.authorization` (marked sensitive).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Where a request goes and under which settings.
+#[derive(Debug)]
+pub struct BackendRoute {
+    /// Base URL the rest of the request path is appended to.
+    pub url: ServiceUrl,
+    /// Settings of the back end entity that applies.
+    pub settings: Arc<BackendSettings>,
+}
+
+/// One header step of a policy.
+#[derive(Clone, Debug)]
+pub struct HeaderOp {
+    /// Header name.
+    pub name: HeaderName,
+    /// What to do when the header exists.
+    pub action: ExistsAction,
+    /// Values (empty for delete).
+    pub values: Vec<HeaderValue>,
+}
+
+/// Everything the gateway does for requests of one operation, decided at compile time.
+#[derive(Debug)]
+pub struct RequestPlan {
+    /// Where to forward.
+    pub backend: Arc<BackendRoute>,
+    /// Certificates offered in the back-end handshake: the policy's `authentication-certificate`
+    /// when there is one, else the back end's credentials.
+    pub client_certificates: Vec<Arc<ClientIdentity>>,
+    /// Request header steps, in order: back-end credentials, then inbound and backend sections.
+    pub request_headers: Vec<HeaderOp>,
+    /// Response header steps from the outbound section.
+    pub response_headers: Vec<HeaderOp>,
+    /// Header steps for error responses (on-error section).
+    pub error_headers: Vec<HeaderOp>,
+    /// `forward-request timeout`, when set.
+    pub timeout: Option<Duration>,
+}
+
+/// An operation the router can match.
+#[derive(Debug)]
+pub struct OperationRoute {
+    /// Operation id.
+    pub id: String,
+    /// Method to match (`None` for `*`).
+    pub method: Option<Method>,
+    /// Path template below the API path.
+    pub template: UrlTemplate,
+    /// What to do with matching requests.
+    pub plan: Arc<RequestPlan>,
+}
+
+/// An API the router can match.
+#[derive(Debug)]
+pub struct ApiRoute {
+    /// API id.
+    pub id: String,
+    /// URL suffix, no slashes at either end; lower-cased for matching.
+    pub path: String,
+    /// Operations in the order the router tries them (most specific first).
+    pub operations: Vec<OperationRoute>,
+}
+
+/// Expiry facts for metrics.
+#[derive(Clone, Debug)]
+pub struct CertificateExpiry {
+    /// Certificate id.
+    pub id: String,
+    /// Thumbprint.
+    pub thumbprint: String,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+}
+
+/// The immutable runtime configuration.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Configuration revision it was compiled from.
+    pub revision: u64,
+    /// APIs, longest path first, so the first prefix match is the longest.
+    pub apis: Vec<ApiRoute>,
+    /// Client certificates, by id.
+    pub certificates: BTreeMap<String, Arc<ClientIdentity>>,
+}
+
+impl Snapshot {
+    /// Expiry of every client certificate, for the expiry gauges.
+    pub fn certificate_expiry(&self) -> Vec<CertificateExpiry> {
+        self.certificates
+            .values()
+            .map(|c| CertificateExpiry {
+                id: c.id.clone(),
+                thumbprint: c.thumbprint.clone(),
+                not_after: c.not_after,
+            })
+            .collect()
+    }
+}
+
+/// Where the current snapshot lives; the control plane stores, the data plane loads.
+pub struct SnapshotCell {
+    current: ArcSwap<Snapshot>,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl SnapshotCell {
+    /// A cell holding `initial`.
+    pub fn new(initial: Snapshot) -> Self {
+        let revision = initial.revision;
+        Self {
+            current: ArcSwap::from_pointee(initial),
+            changed: tokio::sync::watch::Sender::new(revision),
+        }
+    }
+
+    /// The current snapshot (lock-free).
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Replaces the snapshot; later loads see the new one.
+    pub fn publish(&self, snapshot: Snapshot) {
+        let revision = snapshot.revision;
+        self.current.store(Arc::new(snapshot));
+        self.changed.send_replace(revision);
+    }
+
+    /// Notifies of every published revision (for pool retirement and metrics).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+/// Compiles snapshots, keeping loaded keys between compiles: opening and parsing a key is
+/// done once per certificate version, not once per change.
+pub struct Compiler {
+    master: Arc<MasterKey>,
+    identities: Mutex<HashMap<(String, u64), Arc<ClientIdentity>>>,
+}
+
+impl Compiler {
+    /// A compiler that opens keys with `master`.
+    pub fn new(master: Arc<MasterKey>) -> Self {
+        Self {
+            master,
+            identities: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The master key (the control plane seals with the same one).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// Compiles `config` into a snapshot.
+    ///
+    /// # Errors
+    /// 400 with a detail for every reference that does not resolve, every key that does not
+    /// load and every route conflict; each detail names the entity and the element.
+    pub fn compile(&self, config: &Config) -> Result<Snapshot, ModelError> {
+        let mut problems = Problems::default();
+        let certificates = self.identities(config, &mut problems);
+        let mut cx = Context {
+            config,
+            certificates: &certificates,
+            backend_settings: HashMap::new(),
+            problems,
+        };
+        cx.check_policy_references();
+        // Every back end's references are resolved, not only those some API reaches today:
+        // a back end naming a missing certificate is wrong before any API uses it.
+        for id in config.backends.keys() {
+            cx.settings_for_backend(id);
+        }
+        let mut apis = Vec::with_capacity(config.apis.len());
+        for (api_id, api) in &config.apis {
+            if let Some(other) = config.api_with_path(&api.value.path, api_id)
+                && other < api_id.as_str()
+            {
+                {
+                    cx.problems.push(
+                        "ApiPathInUse",
+                        format!("/apis/{api_id}: properties.path"),
+                        format!("API '{other}' already uses path '{}'", api.value.path),
+                    );
+                }
+            }
+            let Ok(service_url) = ServiceUrl::parse(&api.value.service_url) else {
+                continue;
+            };
+            let default_backend = Arc::new(BackendRoute {
+                settings: cx.settings_for_url(&service_url),
+                url: service_url,
+            });
+            let mut operations = Vec::new();
+            for (op_id, op) in config.operations_of(api_id) {
+                let Ok(template) = UrlTemplate::parse(&op.value.url_template) else {
+                    continue;
+                };
+                let effective = gatehouse_policy::compose(
+                    cx.policy(&PolicyScope::Global),
+                    cx.policy(&PolicyScope::Api(api_id.clone())),
+                    cx.policy(&PolicyScope::Operation(api_id.clone(), op_id.to_string())),
+                );
+                let plan = cx.plan(&effective, &default_backend);
+                let method = match op.value.method.as_str() {
+                    "*" => None,
+                    m => Method::from_bytes(m.as_bytes()).ok(),
+                };
+                operations.push(OperationRoute {
+                    id: op_id.to_string(),
+                    method,
+                    template,
+                    plan: Arc::new(plan),
+                });
+            }
+            operations.sort_by(|a, b| {
+                b.template
+                    .specificity()
+                    .cmp(&a.template.specificity())
+                    .then(a.method.is_none().cmp(&b.method.is_none()))
+            });
+            apis.push(ApiRoute {
+                id: api_id.clone(),
+                path: api.value.path.to_ascii_lowercase(),
+                operations,
+            });
+        }
+        apis.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.id.cmp(&b.id)));
+        cx.problems
+            .into_result("the configuration would not be valid")?;
+        self.forget_unused(config);
+        Ok(Snapshot {
+            revision: config.revision,
+            apis,
+            certificates,
+        })
+    }
+
+    fn identities(
+        &self,
+        config: &Config,
+        problems: &mut Problems,
+    ) -> BTreeMap<String, Arc<ClientIdentity>> {
+        let mut out = BTreeMap::new();
+        let Ok(mut cache) = self.identities.lock() else {
+            problems.push("Internal", "certificates", "key cache is unavailable");
+            return out;
+        };
+        for (id, cert) in &config.certificates {
+            let c = &cert.value;
+            let key = (id.clone(), c.version);
+            if let Some(found) = cache.get(&key) {
+                out.insert(id.clone(), Arc::clone(found));
+                continue;
+            }
+            let built = c
+                .open_key(id, &self.master)
+                .and_then(|pkcs8| gatehouse_pki::signing_key(&pkcs8))
+                .map(|signer| {
+                    let chain = c
+                        .chain
+                        .iter()
+                        .map(|d| CertificateDer::from(d.clone()))
+                        .collect();
+                    Arc::new(ClientIdentity {
+                        id: id.clone(),
+                        version: c.version,
+                        thumbprint: c.metadata.thumbprint.clone(),
+                        subject: c.metadata.subject.clone(),
+                        not_after: c.metadata.expiration_date,
+                        certified_key: Arc::new(CertifiedKey::new(chain, signer)),
+                    })
+                });
+            match built {
+                Ok(identity) => {
+                    cache.insert(key, Arc::clone(&identity));
+                    out.insert(id.clone(), identity);
+                }
+                Err(e) => problems.push(
+                    e.code(),
+                    format!("/certificates/{id}"),
+                    format!("the stored key cannot be used: {e}"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn forget_unused(&self, config: &Config) {
+        if let Ok(mut cache) = self.identities.lock() {
+            cache.retain(|(id, version), _| {
+                config
+                    .certificates
+                    .get(id)
+                    .is_some_and(|c| c.value.version == *version)
+            });
+        }
+    }
+}
+
+/// State of one compile.
+struct Context<'a> {
+    config: &'a Config,
+    certificates: &'a BTreeMap<String, Arc<ClientIdentity>>,
+    /// Settings per back end entity id ("" for none), built once and shared by every route.
+    backend_settings: HashMap<String, Arc<BackendSettings>>,
+    problems: Problems,
+}
+
+impl<'a> Context<'a> {
+    fn policy(&self, scope: &PolicyScope) -> Option<&'a gatehouse_policy::PolicyDocument> {
+        self.config.policies.get(scope).map(|p| &p.value.document)
+    }
+
+    fn check_policy_references(&mut self) {
+        for (scope, policy) in &self.config.policies {
+            for reference in policy.value.document.references() {
+                let target = format!("{}: {}", scope.resource_id(), reference.location);
+                match &reference.kind {
+                    ReferenceKind::CertificateId(id) if !self.certificates.contains_key(id) => {
+                        self.problems.push(
+                            "CertificateNotFound",
+                            target,
+                            format!(
+                                "certificate '{id}' does not exist; upload it first, or fix certificate-id"
+                            ),
+                        )
+                    }
+                    ReferenceKind::CertificateThumbprint(t)
+                        if self
+                            .config
+                            .resolve_certificate(&CertificateRef::Thumbprint(t.clone()))
+                            .is_none() =>
+                    {
+                        self.problems.push(
+                            "CertificateNotFound",
+                            target,
+                            format!("no uploaded certificate has thumbprint {t}"),
+                        )
+                    }
+                    ReferenceKind::BackendId(id) if !self.config.backends.contains_key(id) => {
+                        self.problems.push(
+                            "BackendNotFound",
+                            target,
+                            format!("backend '{id}' does not exist; create it first, or fix backend-id"),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Settings of the back end entity whose URL prefixes `url`, or defaults.
+    fn settings_for_url(&mut self, url: &ServiceUrl) -> Arc<BackendSettings> {
+        match self.config.backend_for_url(url) {
+            Some((id, _)) => {
+                let id = id.to_string();
+                self.settings_for_backend(&id)
+            }
+            None => self
+                .backend_settings
+                .entry(String::new())
+                .or_default()
+                .clone(),
+        }
+    }
+
+    fn settings_for_backend(&mut self, id: &str) -> Arc<BackendSettings> {
+        if let Some(found) = self.backend_settings.get(id) {
+            return Arc::clone(found);
+        }
+        let settings = match self.config.backends.get(id) {
+            Some(b) => Arc::new(self.build_settings(id, &b.value)),
+            None => Arc::new(BackendSettings::default()),
+        };
+        self.backend_settings
+            .insert(id.to_string(), Arc::clone(&settings));
+        settings
+    }
+
+    fn build_settings(&mut self, id: &str, b: &BackendProperties) -> BackendSettings {
+        let mut ca_roots = Vec::new();
+        for (i, ca) in b.tls.ca_certificate_ids.iter().enumerate() {
+            match self.config.ca_certificates.get(ca) {
+                Some(c) => ca_roots.push(CertificateDer::from(c.value.der.clone())),
+                None => self.problems.push(
+                    "CaCertificateNotFound",
+                    format!("/backends/{id}: properties.tls.caCertificateIds[{i}]"),
+                    format!("CA certificate '{ca}' does not exist; upload it first"),
+                ),
+            }
+        }
+        let mut client_certificates = Vec::new();
+        for (i, cid) in b.credentials.certificate_ids.iter().enumerate() {
+            match self.certificates.get(cid) {
+                Some(c) => client_certificates.push(Arc::clone(c)),
+                None => self.problems.push(
+                    "CertificateNotFound",
+                    format!("/backends/{id}: properties.credentials.certificateIds[{i}]"),
+                    format!("certificate '{cid}' does not exist; upload it first"),
+                ),
+            }
+        }
+        let mut headers = Vec::new();
+        for (name, values) in &b.credentials.header {
+            for v in values {
+                if let (Ok(n), Ok(mut v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(v),
+                ) {
+                    v.set_sensitive(true);
+                    headers.push((n, v));
+                }
+            }
+        }
+        if let Some(auth) = &b.credentials.authorization
+            && let Ok(mut v) = HeaderValue::from_str(&format!("{} {}", auth.scheme, auth.parameter))
+        {
+            {
+                v.set_sensitive(true);
+                headers.push((http::header::AUTHORIZATION, v));
+            }
+        }
+        BackendSettings {
+            backend_id: Some(id.to_string()),
+            trust: Arc::new(TrustSettings {
+                validate_chain: b.tls.validate_certificate_chain,
+                validate_name: b.tls.validate_certificate_name,
+                ca_roots,
+                pins: b.tls.server_certificate_thumbprints.clone(),
+            }),
+            client_certificates,
+            headers,
+        }
+    }
+
+    fn plan(&mut self, effective: &EffectivePolicy, default: &Arc<BackendRoute>) -> RequestPlan {
+        let mut backend = Arc::clone(default);
+        let mut policy_certificate = None;
+        let mut policy_headers = Vec::new();
+        let mut timeout = None;
+        let request_steps = effective.inbound.iter().chain(effective.backend.iter());
+        for placed in request_steps {
+            match &placed.statement {
+                Statement::AuthenticationCertificate { certificate, .. } => {
+                    policy_certificate = self
+                        .config
+                        .resolve_certificate(certificate)
+                        .and_then(|id| self.certificates.get(id))
+                        .cloned();
+                }
+                Statement::AuthenticationBasic {
+                    username, password, ..
+                } => {
+                    let token = base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{password}"));
+                    if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {token}")) {
+                        v.set_sensitive(true);
+                        policy_headers.push(HeaderOp {
+                            name: http::header::AUTHORIZATION,
+                            action: ExistsAction::Override,
+                            values: vec![v],
+                        });
+                    }
+                }
+                Statement::SetHeader { .. } => policy_headers.extend(header_op(&placed.statement)),
+                Statement::SetBackendService { target, .. } => {
+                    backend = match target {
+                        BackendTarget::BackendId(id) => {
+                            let settings = self.settings_for_backend(id);
+                            match self
+                                .config
+                                .backends
+                                .get(id)
+                                .and_then(|b| b.value.service_url().ok())
+                            {
+                                Some(url) => Arc::new(BackendRoute { url, settings }),
+                                None => backend,
+                            }
+                        }
+                        BackendTarget::BaseUrl(u) => match ServiceUrl::parse(u) {
+                            Ok(url) => Arc::new(BackendRoute {
+                                settings: self.settings_for_url(&url),
+                                url,
+                            }),
+                            Err(_) => backend,
+                        },
+                    };
+                }
+                Statement::ForwardRequest {
+                    timeout_seconds, ..
+                } => {
+                    timeout = timeout_seconds.map(|s| Duration::from_secs(u64::from(s)));
+                }
+                Statement::Base { .. } => {}
+            }
+        }
+        let client_certificates = match policy_certificate {
+            Some(c) => vec![c],
+            None => backend.settings.client_certificates.clone(),
+        };
+        let mut request_headers: Vec<HeaderOp> = backend
+            .settings
+            .headers
+            .iter()
+            .map(|(n, v)| HeaderOp {
+                name: n.clone(),
+                action: ExistsAction::Override,
+                values: vec![v.clone()],
+            })
+            .collect();
+        request_headers.extend(policy_headers);
+        RequestPlan {
+            backend,
+            client_certificates,
+            request_headers,
+            response_headers: effective
+                .outbound
+                .iter()
+                .filter_map(|p| header_op(&p.statement))
+                .collect(),
+            error_headers: effective
+                .on_error
+                .iter()
+                .filter_map(|p| header_op(&p.statement))
+                .collect(),
+            timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+fn header_op(statement: &Statement) -> Option<HeaderOp> {
+    let Statement::SetHeader {
+        name,
+        action,
+        values,
+        ..
+    } = statement
+    else {
+        return None;
+    };
+    Some(HeaderOp {
+        name: HeaderName::from_bytes(name.as_bytes()).ok()?,
+        action: *action,
+        values: values
+            .iter()
+            .filter_map(|v| HeaderValue::from_str(v).ok())
+            .collect(),
+    })
+}
