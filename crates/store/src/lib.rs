@@ -1,0 +1,95 @@
+//! Gatehouse's configuration store: where committed configuration lives.
+//!
+//! [`Store`] is the one interface the control plane writes through: load everything, commit a
+//! change set atomically, read and write a few service-wide facts. [`SqliteStore`] implements it
+//! on an embedded SQLite file (WAL, full sync); PostgreSQL, for several gateway nodes sharing one
+//! configuration, implements the same trait with its own migrations.
+//!
+//! The store keeps neutral [`Record`]s and knows nothing of what they mean: typing, validation
+//! and sealing belong to `gatehouse-model`. It must not depend on the management API or the
+//! gateway.
+
+mod migrate;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use gatehouse_model::{Change, Record};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Another writer committed first: the caller's view is stale.
+    #[error("configuration changed concurrently (expected revision {expected}, found {found})")]
+    Conflict {
+        /// Revision the caller based its change on.
+        expected: u64,
+        /// Revision found in the store.
+        found: u64,
+    },
+    /// A schema migration failed.
+    #[error("migration {version} ({name}) failed")]
+    Migration {
+        /// Migration number.
+        version: i64,
+        /// Its file name.
+        name: &'static str,
+        /// The database's reason.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database was written by a newer Gatehouse.
+    #[error("the database schema is at version {found}, newer than this build knows ({known})")]
+    SchemaTooNew {
+        /// Version found.
+        found: i64,
+        /// Newest version this build has.
+        known: i64,
+    },
+    /// A stored value is not what this build wrote.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Everything the store holds, at one revision.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Revision of the last committed change.
+    pub revision: u64,
+    /// Every entity record.
+    pub records: Vec<Record>,
+}
+
+/// Persistent configuration: the control plane's only way to the database.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Reads every record and the current revision, consistently.
+    ///
+    /// # Errors
+    /// Database failures; `Corrupt` for rows this build cannot read.
+    async fn load(&self) -> Result<Snapshot, StoreError>;
+
+    /// Applies `changes` in one transaction, if the stored revision is still `expected`;
+    /// returns the new revision (`expected + 1`). Nothing is written unless all of it is.
+    ///
+    /// # Errors
+    /// `Conflict` when another writer committed since `expected`; database failures.
+    async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError>;
+
+    /// Reads a service-wide fact.
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Writes a service-wide fact unless it is already set; returns the value that is stored
+    /// afterwards (so two nodes starting at once agree on one).
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError>;
+}

@@ -1,0 +1,278 @@
+//! The embedded SQLite store: one file in the data directory, WAL journal, full sync.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_model::{Change, Kind, Record};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection as _, Row as _};
+
+use crate::{Snapshot, Store, StoreError, migrate};
+
+/// Configuration store on an SQLite database file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or a migration fails.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit survives power loss once it returned, so a 2xx means durable.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    /// Opens a database from a `sqlite:` URL (tests use `sqlite::memory:`).
+    ///
+    /// # Errors
+    /// When the URL is invalid or a migration fails.
+    pub async fn open_url(url: &str) -> Result<Self, StoreError> {
+        Self::connect(SqliteConnectOptions::from_str(url)?).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let in_memory = options.get_filename() == Path::new(":memory:");
+        let pool = SqlitePoolOptions::new()
+            // An in-memory database exists per connection: keep exactly one.
+            .max_connections(if in_memory { 1 } else { 4 })
+            .min_connections(if in_memory { 1 } else { 0 })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        let mut conn = pool.acquire().await?;
+        migrate::run(&mut conn, migrate::SQLITE).await?;
+        drop(conn);
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("revision {v} out of range")))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        // One read transaction: the revision and the rows are from the same moment.
+        let mut tx = conn.begin().await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows = sqlx::query("SELECT kind, key, revision, body, sealed FROM entities")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            let kind = Kind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown entity kind '{kind}'")))?;
+            records.push(Record {
+                kind,
+                key: row.try_get("key")?,
+                revision: to_u64(row.try_get("revision")?, "revision")?,
+                body: row.try_get("body")?,
+                sealed: row.try_get("sealed")?,
+            });
+        }
+        // Referenced kinds first, so a reader can resolve as it goes.
+        records.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+        Ok(Snapshot {
+            revision: to_u64(revision, "revision")?,
+            records,
+        })
+    }
+
+    async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError> {
+        let next = expected + 1;
+        let mut conn = self.pool.acquire().await?;
+        // IMMEDIATE takes the write lock up front, so the revision check and the writes
+        // cannot interleave with another writer's.
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let found: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let found = to_u64(found, "revision")?;
+        if found != expected {
+            return Err(StoreError::Conflict { expected, found });
+        }
+        for change in changes {
+            match change {
+                Change::Put(r) => {
+                    sqlx::query(
+                        "INSERT INTO entities (kind, key, revision, body, sealed) \
+                         VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT (kind, key) DO UPDATE SET \
+                         revision = excluded.revision, body = excluded.body, \
+                         sealed = excluded.sealed",
+                    )
+                    .bind(r.kind.as_str())
+                    .bind(&r.key)
+                    .bind(to_i64(r.revision)?)
+                    .bind(&r.body)
+                    .bind(r.sealed.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::Delete { kind, key } => {
+                    sqlx::query("DELETE FROM entities WHERE kind = ? AND key = ?")
+                        .bind(kind.as_str())
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        sqlx::query("UPDATE config_revision SET revision = ? WHERE id = 1")
+            .bind(to_i64(next)?)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: Kind, key: &str, revision: u64, body: &str) -> Record {
+        Record {
+            kind,
+            key: key.into(),
+            revision,
+            body: body.into(),
+            sealed: Some(vec![1, 2, 3]),
+        }
+    }
+
+    #[tokio::test]
+    async fn commits_are_atomic_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.load().await.unwrap().revision, 0);
+
+        let rev = store
+            .commit(
+                0,
+                &[
+                    Change::Put(record(Kind::Api, "a", 1, "{}")),
+                    Change::Put(record(Kind::Operation, "a/o", 1, "{}")),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rev, 1);
+
+        // A stale writer is refused and writes nothing.
+        let err = store
+            .commit(0, &[Change::Put(record(Kind::Api, "b", 1, "{}"))])
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::Conflict {
+                expected: 0,
+                found: 1
+            }
+        ));
+
+        store
+            .commit(
+                1,
+                &[
+                    Change::Delete {
+                        kind: Kind::Operation,
+                        key: "a/o".into(),
+                    },
+                    Change::Put(record(Kind::Api, "a", 2, "{\"x\":1}")),
+                ],
+            )
+            .await
+            .unwrap();
+        store.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let snap = store.load().await.unwrap();
+        assert_eq!(snap.revision, 2);
+        assert_eq!(snap.records, vec![record(Kind::Api, "a", 2, "{\"x\":1}")]);
+    }
+
+    #[tokio::test]
+    async fn meta_is_set_once() {
+        let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
+        assert_eq!(store.meta("k").await.unwrap(), None);
+        assert_eq!(store.init_meta("k", "first").await.unwrap(), "first");
+        assert_eq!(store.init_meta("k", "second").await.unwrap(), "first");
+        assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("first"));
+    }
+
+    #[tokio::test]
+    async fn journal_is_wal_with_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("g.db")).await.unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 2));
+    }
+}
