@@ -1,0 +1,254 @@
+//! The control plane's core: one writer at a time validates a change, compiles the snapshot it
+//! would produce, commits it, then publishes both. A change that fails any step leaves the
+//! store, the configuration and the served snapshot exactly as they were.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use gatehouse_model::{Change, Compiler, Config, Kind, ModelError, Record, SnapshotCell};
+use gatehouse_pki::MasterKey;
+use gatehouse_store::{Store, StoreError};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::error::ApiError;
+
+/// Bounds on what one request may ask of the control plane.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// PKCS#12 and PEM parsing bounds.
+    pub pki: gatehouse_pki::Limits,
+    /// Policy document bounds.
+    pub policy: gatehouse_policy::Limits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+            pki: gatehouse_pki::Limits::default(),
+            policy: gatehouse_policy::Limits::default(),
+        }
+    }
+}
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store failed.
+    #[error("cannot read the configuration store")]
+    Store(#[from] StoreError),
+    /// The master key is not the one the data was sealed with.
+    #[error(
+        "the master key does not match the one this data directory was sealed with; start with \
+         the original key (GATEHOUSE_MASTER_KEY or --master-key-file)"
+    )]
+    WrongMasterKey,
+    /// Stored configuration does not load or compile.
+    #[error("stored configuration is not usable: {0}")]
+    Config(#[from] ModelError),
+    /// Randomness or sealing failed.
+    #[error("cannot initialise the data directory: {0}")]
+    Crypto(String),
+}
+
+const KEY_CHECK: &str = "masterKeyCheck";
+const KEY_CHECK_PLAINTEXT: &[u8] = b"gatehouse master key check";
+
+/// The management side's state: the store, the current configuration and the snapshot cell.
+pub struct ControlPlane {
+    store: Arc<dyn Store>,
+    compiler: Compiler,
+    cell: Arc<SnapshotCell>,
+    config: ArcSwap<Config>,
+    writer: Mutex<()>,
+    epoch: String,
+    limits: Limits,
+    master: Arc<MasterKey>,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("revision", &self.config.load().revision)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlPlane {
+    /// Loads the configuration, checks the master key against the store, compiles and
+    /// publishes the first snapshot.
+    ///
+    /// # Errors
+    /// A wrong master key, a store failure, or stored configuration that no longer compiles.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        master: Arc<MasterKey>,
+        limits: Limits,
+    ) -> Result<Self, StartError> {
+        check_master_key(store.as_ref(), &master).await?;
+        let epoch = store
+            .init_meta("epoch", &random_hex(4).map_err(StartError::Crypto)?)
+            .await?;
+        let loaded = store.load().await?;
+        let config = Config::load(loaded.records, loaded.revision, &master)?;
+        let compiler = Compiler::new(Arc::clone(&master));
+        let snapshot = compiler.compile(&config)?;
+        tracing::info!(
+            revision = config.revision,
+            certificates = config.certificates.len(),
+            apis = config.apis.len(),
+            "configuration loaded"
+        );
+        Ok(Self {
+            store,
+            compiler,
+            cell: Arc::new(SnapshotCell::new(snapshot)),
+            config: ArcSwap::from_pointee(config),
+            writer: Mutex::new(()),
+            epoch,
+            limits,
+            master,
+        })
+    }
+
+    /// Where the data plane reads snapshots from.
+    pub fn snapshots(&self) -> Arc<SnapshotCell> {
+        Arc::clone(&self.cell)
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Request bounds.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The master key, for sealing new secrets.
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
+    /// The master key, shared, for work moved to a blocking thread.
+    pub fn master_shared(&self) -> Arc<MasterKey> {
+        Arc::clone(&self.master)
+    }
+
+    /// The strong ETag of an entity last written at `revision`. The store's random epoch makes
+    /// ETags from a recreated data directory never match.
+    pub fn etag(&self, revision: u64) -> String {
+        format!("\"{}-{revision}\"", self.epoch)
+    }
+
+    /// Starts a change: waits for the writer lock and fixes the configuration it builds on.
+    pub async fn begin(&self) -> Transaction<'_> {
+        let guard = self.writer.lock().await;
+        let base = self.config.load_full();
+        Transaction {
+            _guard: guard,
+            cp: self,
+            next_revision: base.revision + 1,
+            base,
+            changes: Vec::new(),
+        }
+    }
+}
+
+/// One change in progress; holds the writer lock until committed or dropped.
+pub struct Transaction<'a> {
+    _guard: MutexGuard<'a, ()>,
+    cp: &'a ControlPlane,
+    base: Arc<Config>,
+    next_revision: u64,
+    changes: Vec<Change>,
+}
+
+impl Transaction<'_> {
+    /// The configuration the change builds on.
+    pub fn config(&self) -> &Config {
+        &self.base
+    }
+
+    /// The revision the change will commit as (records carry it).
+    pub fn revision(&self) -> u64 {
+        self.next_revision
+    }
+
+    /// The control plane (limits, master key, ETags).
+    pub fn control(&self) -> &ControlPlane {
+        self.cp
+    }
+
+    /// Adds a write.
+    pub fn put(&mut self, record: Record) {
+        self.changes.push(Change::Put(record));
+    }
+
+    /// Adds a removal.
+    pub fn delete(&mut self, kind: Kind, key: impl Into<String>) {
+        self.changes.push(Change::Delete {
+            kind,
+            key: key.into(),
+        });
+    }
+
+    /// Validates (by compiling the resulting snapshot), commits, and publishes. Returns the
+    /// new configuration.
+    ///
+    /// # Errors
+    /// 400 when the snapshot would not compile; 409 on a concurrent commit; 503 when the
+    /// store fails. In each case nothing changed.
+    pub async fn commit(self) -> Result<Arc<Config>, ApiError> {
+        let cp = self.cp;
+        let mut candidate = (*self.base).clone();
+        for change in &self.changes {
+            candidate.apply(change, cp.master())?;
+        }
+        candidate.revision = self.next_revision;
+        let snapshot = cp.compiler.compile(&candidate)?;
+        let revision = cp.store.commit(self.base.revision, &self.changes).await?;
+        debug_assert_eq!(revision, self.next_revision);
+        let candidate = Arc::new(candidate);
+        cp.config.store(Arc::clone(&candidate));
+        cp.cell.publish(snapshot);
+        for change in &self.changes {
+            let (kind, key) = change.target();
+            tracing::info!(
+                revision,
+                kind = kind.as_str(),
+                key,
+                action = if matches!(change, Change::Put(_)) {
+                    "put"
+                } else {
+                    "delete"
+                },
+                "configuration changed"
+            );
+        }
+        Ok(candidate)
+    }
+}
+
+async fn check_master_key(store: &dyn Store, master: &MasterKey) -> Result<(), StartError> {
+    let aad = b"gatehouse:meta:masterKeyCheck";
+    let sealed = master
+        .seal(KEY_CHECK_PLAINTEXT, aad)
+        .map_err(|e| StartError::Crypto(e.to_string()))?;
+    let stored = store.init_meta(KEY_CHECK, &hex::encode(sealed)).await?;
+    let stored = hex::decode(stored).map_err(|_| StartError::WrongMasterKey)?;
+    match master.open(&stored, aad) {
+        Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => Ok(()),
+        _ => Err(StartError::WrongMasterKey),
+    }
+}
+
+/// `n` random bytes as hex.
+pub(crate) fn random_hex(n: usize) -> Result<String, String> {
+    let mut bytes = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no randomness available".to_string())?;
+    Ok(hex::encode(bytes))
+}

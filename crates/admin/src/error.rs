@@ -1,0 +1,146 @@
+//! The management API's one error type, and its one mapping to HTTP responses.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use gatehouse_model::{Detail, ModelError};
+use gatehouse_store::StoreError;
+use http::StatusCode;
+use serde_json::json;
+
+/// An error answer: `{"error":{"code","message","details"}}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// What happened and what to do, for a person.
+    pub message: String,
+    /// Each problem, with where it is.
+    pub details: Vec<Detail>,
+}
+
+impl ApiError {
+    /// An error with no details.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// 401: the same answer for a missing and a wrong token, so neither is confirmed.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "send the admin token as 'Authorization: Bearer <token>'",
+        )
+    }
+
+    /// 404 for a path no route serves.
+    pub fn no_route() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "no management route has this path; see GET /openapi.json",
+        )
+    }
+
+    /// 428: deletes must say which version they remove.
+    pub fn if_match_required() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "IfMatchRequired",
+            "send an If-Match header with the entity's ETag (or * to delete whatever version is \
+             current)",
+        )
+    }
+
+    /// 412: the entity changed since the caller read it.
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PreconditionFailed",
+            "the entity has changed (or does not exist) since the ETag in If-Match; read it \
+             again and retry",
+        )
+    }
+
+    /// 413 for a request body over the limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLarge",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// 400 for a body that is not what the route takes.
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        let status = match &e {
+            ModelError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ModelError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ModelError::Conflict { .. } => StatusCode::CONFLICT,
+        };
+        Self {
+            status,
+            code: e.code().to_string(),
+            message: e.to_string(),
+            details: e.details().to_vec(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "ConcurrentChange",
+                "another change was committed at the same time; retry",
+            ),
+            other => {
+                tracing::error!(error = %ErrorChain(&other), "configuration store failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "StoreUnavailable",
+                    "the configuration store failed and nothing was changed; see the server log",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if !self.details.is_empty() {
+            error["details"] = json!(self.details);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// Displays an error with its sources, `a: b: c`, for the log.
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! Gatehouse's control plane: the management REST API (APIM-shaped JSON) over the
+//! configuration store.
+//!
+//! - [`ControlPlane`]: the store, the current configuration, and the one-writer change path
+//!   (validate, compile the snapshot, commit, publish).
+//! - [`router`]: the axum router of every management route ([`routes::ROUTES`]), behind the
+//!   admin token ([`AdminAuth`]); `GET /health` is the only open route.
+//! - [`ApiError`]: the one mapping from failures to `{"error":{...}}` answers.
+//!
+//! It depends on the model, the store and the certificate and policy cores; the gateway
+//! (data plane) never depends on it, and reads only the snapshots it publishes.
+
+mod auth;
+mod control;
+mod error;
+mod handlers;
+pub mod openapi;
+mod request;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub use auth::{AdminAuth, hash_token};
+pub use control::{ControlPlane, Limits, StartError, Transaction};
+pub use error::ApiError;
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The control plane.
+    pub cp: Arc<ControlPlane>,
+    /// The admin token check.
+    pub auth: Arc<AdminAuth>,
+}
+
+/// Paths served without the admin token.
+const OPEN_PATHS: &[&str] = &["/health"];
+
+/// The management API: every route of [`routes::ROUTES`] behind the token, plus `/health`.
+pub fn router(state: AppState) -> Router {
+    routes::add(Router::new())
+        .route("/health", get(health))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_token_unless_open,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Every path but the open ones needs the token, including unknown paths: an unauthenticated
+/// caller learns nothing about which routes exist.
+async fn require_token_unless_open(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if OPEN_PATHS.contains(&request.uri().path())
+        || state
+            .auth
+            .verify_header(request.headers().get(http::header::AUTHORIZATION))
+    {
+        next.run(request).await
+    } else {
+        ApiError::unauthorized().into_response()
+    }
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    Json(json!({"status": "ok", "revision": s.cp.config().revision})).into_response()
+}
+
+async fn no_route() -> ApiError {
+    ApiError::no_route()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        http::StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "this route does not take that method; see GET /openapi.json",
+    )
+}

@@ -1,0 +1,495 @@
+//! `GET /openapi.json`: the management API described for people and tools.
+//!
+//! Each route in [`crate::routes::ROUTES`] has one entry in [`DESCRIPTIONS`]; a test refuses a
+//! route without one, so the document cannot fall behind the router.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::routes::ROUTES;
+
+/// One route's description: method, path, summary, request schema, response schema. Schema
+/// names refer to `components.schemas`; `None` means no body.
+pub(crate) struct Doc(
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+/// The description of every route.
+pub(crate) const DESCRIPTIONS: &[Doc] = &[
+    Doc("GET", "/openapi.json", "This document", None, None),
+    Doc(
+        "GET",
+        "/certificates",
+        "List client certificates",
+        None,
+        Some("CertificateList"),
+    ),
+    Doc(
+        "GET",
+        "/certificates/{certificateId}",
+        "Get a client certificate",
+        None,
+        Some("Certificate"),
+    ),
+    Doc(
+        "PUT",
+        "/certificates/{certificateId}",
+        "Upload a client certificate (PKCS#12 or PEM); the password is checked now",
+        Some("CertificateCreate"),
+        Some("Certificate"),
+    ),
+    Doc(
+        "DELETE",
+        "/certificates/{certificateId}",
+        "Delete a client certificate; 409 while referenced",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/certificates/{certificateId}/usages",
+        "Every API, operation, back end and policy that references the certificate",
+        None,
+        Some("UsageList"),
+    ),
+    Doc(
+        "GET",
+        "/caCertificates",
+        "List CA certificates",
+        None,
+        Some("CaCertificateList"),
+    ),
+    Doc(
+        "GET",
+        "/caCertificates/{caCertificateId}",
+        "Get a CA certificate",
+        None,
+        Some("CaCertificate"),
+    ),
+    Doc(
+        "PUT",
+        "/caCertificates/{caCertificateId}",
+        "Upload a CA certificate back ends may trust",
+        Some("CaCertificateCreate"),
+        Some("CaCertificate"),
+    ),
+    Doc(
+        "DELETE",
+        "/caCertificates/{caCertificateId}",
+        "Delete a CA certificate; 409 while a back end trusts it",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/caCertificates/{caCertificateId}/usages",
+        "Back ends that trust the CA certificate",
+        None,
+        Some("UsageList"),
+    ),
+    Doc(
+        "GET",
+        "/backends",
+        "List back ends",
+        None,
+        Some("BackendList"),
+    ),
+    Doc(
+        "GET",
+        "/backends/{backendId}",
+        "Get a back end (secrets masked)",
+        None,
+        Some("Backend"),
+    ),
+    Doc(
+        "PUT",
+        "/backends/{backendId}",
+        "Create or replace a back end",
+        Some("BackendCreate"),
+        Some("Backend"),
+    ),
+    Doc(
+        "DELETE",
+        "/backends/{backendId}",
+        "Delete a back end; 409 while a policy names it",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/backends/{backendId}/usages",
+        "Policies and APIs that use the back end",
+        None,
+        Some("UsageList"),
+    ),
+    Doc("GET", "/apis", "List APIs", None, Some("ApiList")),
+    Doc("GET", "/apis/{apiId}", "Get an API", None, Some("Api")),
+    Doc(
+        "PUT",
+        "/apis/{apiId}",
+        "Create or replace an API",
+        Some("ApiCreate"),
+        Some("Api"),
+    ),
+    Doc(
+        "DELETE",
+        "/apis/{apiId}",
+        "Delete an API with its operations and policies",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/apis/{apiId}/operations",
+        "List an API's operations",
+        None,
+        Some("OperationList"),
+    ),
+    Doc(
+        "GET",
+        "/apis/{apiId}/operations/{operationId}",
+        "Get an operation",
+        None,
+        Some("Operation"),
+    ),
+    Doc(
+        "PUT",
+        "/apis/{apiId}/operations/{operationId}",
+        "Create or replace an operation",
+        Some("OperationCreate"),
+        Some("Operation"),
+    ),
+    Doc(
+        "DELETE",
+        "/apis/{apiId}/operations/{operationId}",
+        "Delete an operation with its policy",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/policies/policy",
+        "Get the global policy",
+        None,
+        Some("Policy"),
+    ),
+    Doc(
+        "PUT",
+        "/policies/policy",
+        "Set the global policy",
+        Some("PolicyCreate"),
+        Some("Policy"),
+    ),
+    Doc(
+        "DELETE",
+        "/policies/policy",
+        "Remove the global policy",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/apis/{apiId}/policies/policy",
+        "Get an API's policy",
+        None,
+        Some("Policy"),
+    ),
+    Doc(
+        "PUT",
+        "/apis/{apiId}/policies/policy",
+        "Set an API's policy",
+        Some("PolicyCreate"),
+        Some("Policy"),
+    ),
+    Doc(
+        "DELETE",
+        "/apis/{apiId}/policies/policy",
+        "Remove an API's policy",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/apis/{apiId}/operations/{operationId}/policies/policy",
+        "Get an operation's policy",
+        None,
+        Some("Policy"),
+    ),
+    Doc(
+        "PUT",
+        "/apis/{apiId}/operations/{operationId}/policies/policy",
+        "Set an operation's policy",
+        Some("PolicyCreate"),
+        Some("Policy"),
+    ),
+    Doc(
+        "DELETE",
+        "/apis/{apiId}/operations/{operationId}/policies/policy",
+        "Remove an operation's policy",
+        None,
+        None,
+    ),
+    Doc(
+        "GET",
+        "/apis/{apiId}/gatewayCredentials",
+        "The credentials the API presents to its back end, read from its policy",
+        None,
+        Some("GatewayCredentials"),
+    ),
+    Doc(
+        "PUT",
+        "/apis/{apiId}/gatewayCredentials",
+        "Set the API's credentials: edits the authentication element of its policy",
+        Some("GatewayCredentialsCreate"),
+        Some("GatewayCredentials"),
+    ),
+];
+
+fn entity(properties: Value) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string"},
+            "name": {"type": "string"},
+            "properties": properties
+        }
+    })
+}
+
+fn create(properties: Value) -> Value {
+    json!({"type": "object", "required": ["properties"], "properties": {"properties": properties}})
+}
+
+fn list_of(item: &str) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "value": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "count": {"type": "integer"}
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let string = json!({"type": "string"});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let date = json!({"type": "string", "format": "date-time"});
+    let cert_facts = json!({
+        "subject": string, "issuer": string,
+        "thumbprint": {"type": "string", "description": "SHA-1 of the DER, 40 upper-case hex"},
+        "serialNumber": string, "notBefore": date, "expirationDate": date,
+        "keyAlgorithm": string, "selfSigned": {"type": "boolean"},
+        "subjectAlternativeNames": strings
+    });
+    let mut cert_props = cert_facts.clone();
+    if let Some(m) = cert_props.as_object_mut() {
+        m.insert(
+            "format".into(),
+            json!({"type": "string", "enum": ["pkcs12", "pem"]}),
+        );
+        m.insert("encryption".into(), string.clone());
+        m.insert("legacyEncryption".into(), json!({"type": "boolean"}));
+        m.insert("chainLength".into(), json!({"type": "integer"}));
+        m.insert("version".into(), json!({"type": "integer"}));
+        m.insert("uploaded".into(), date.clone());
+    }
+    let mut ca_props = cert_facts;
+    if let Some(m) = ca_props.as_object_mut() {
+        m.insert("isCa".into(), json!({"type": "boolean"}));
+        m.insert("uploaded".into(), date.clone());
+    }
+    let backend = json!({
+        "type": "object", "required": ["url"],
+        "properties": {
+            "url": string, "protocol": {"type": "string", "enum": ["http"]},
+            "title": string, "description": string,
+            "credentials": {"type": "object", "properties": {
+                "certificateIds": strings,
+                "header": {"type": "object", "additionalProperties": strings,
+                           "description": "secret: values read back as ******"},
+                "authorization": {"type": "object", "properties": {
+                    "scheme": string,
+                    "parameter": {"type": "string", "description": "secret: reads back as ******"}}}
+            }},
+            "tls": {"type": "object", "properties": {
+                "validateCertificateChain": {"type": "boolean", "default": true},
+                "validateCertificateName": {"type": "boolean", "default": true},
+                "caCertificateIds": strings,
+                "serverCertificateThumbprints": strings
+            }}
+        }
+    });
+    let api = json!({
+        "type": "object", "required": ["path", "serviceUrl"],
+        "properties": {
+            "displayName": string, "path": string, "serviceUrl": string,
+            "protocols": {"type": "array", "items": {"type": "string", "enum": ["http", "https"]}},
+            "description": string
+        }
+    });
+    let operation = json!({
+        "type": "object", "required": ["method", "urlTemplate"],
+        "properties": {"displayName": string, "method": string, "urlTemplate": string, "description": string}
+    });
+    let policy = json!({
+        "type": "object", "required": ["value"],
+        "properties": {
+            "format": {"type": "string", "enum": ["rawxml", "xml"]},
+            "value": {"type": "string", "description": "<policies> document; passwords read back as ******"}
+        }
+    });
+    let credentials = json!({
+        "type": "object", "required": ["type"],
+        "properties": {
+            "type": {"type": "string", "enum": ["none", "clientCertificate", "basic"]},
+            "certificateId": string, "username": string,
+            "password": {"type": "string", "description": "write-only; reads back as ******"},
+            "thumbprint": string, "subject": string
+        }
+    });
+    let usage = json!({
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": ["globalPolicy", "apiPolicy", "operationPolicy", "backend", "api"]},
+            "id": string, "apiId": string, "operationId": string, "backendId": string,
+            "location": string, "description": string
+        }
+    });
+    json!({
+        "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+            "code": string, "message": string,
+            "details": {"type": "array", "items": {"type": "object", "properties": {
+                "code": string, "target": string, "message": string}}}
+        }}}},
+        "Certificate": entity(json!({"type": "object", "properties": cert_props})),
+        "CertificateList": list_of("Certificate"),
+        "CertificateCreate": create(json!({"type": "object", "properties": {
+            "data": {"type": "string", "description": "base64 of a PKCS#12 (.pfx) file; write-only"},
+            "password": {"type": "string", "description": "write-only"},
+            "pem": {"type": "string", "description": "certificate chain and private key, PEM; write-only"},
+            "allowExpired": {"type": "boolean", "default": false}
+        }})),
+        "CaCertificate": entity(json!({"type": "object", "properties": ca_props})),
+        "CaCertificateList": list_of("CaCertificate"),
+        "CaCertificateCreate": create(json!({"type": "object", "required": ["data"], "properties": {
+            "data": {"type": "string", "description": "base64 DER or PEM certificate, no key"},
+            "allowExpired": {"type": "boolean", "default": false}
+        }})),
+        "Backend": entity(backend.clone()),
+        "BackendList": list_of("Backend"),
+        "BackendCreate": create(backend),
+        "Api": entity(api.clone()),
+        "ApiList": list_of("Api"),
+        "ApiCreate": create(api),
+        "Operation": entity(operation.clone()),
+        "OperationList": list_of("Operation"),
+        "OperationCreate": create(operation),
+        "Policy": entity(policy.clone()),
+        "PolicyCreate": create(policy),
+        "GatewayCredentials": entity(credentials.clone()),
+        "GatewayCredentialsCreate": create(credentials),
+        "Usage": usage,
+        "UsageList": list_of("Usage"),
+    })
+}
+
+fn operation(
+    method: &str,
+    path: &str,
+    summary: &str,
+    request: Option<&str>,
+    response: Option<&str>,
+) -> Value {
+    let params: Vec<Value> = path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"}}))
+        .chain(std::iter::once(json!({"name": "api-version", "in": "query", "required": false, "description": "accepted and ignored", "schema": {"type": "string"}})))
+        .collect();
+    let error = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut responses = Map::new();
+    let ok = match (method, response) {
+        (_, Some(schema)) => {
+            json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+        }
+        ("DELETE", None) => json!({"description": "deleted"}),
+        _ => json!({"description": "OK"}),
+    };
+    match method {
+        "PUT" => {
+            responses.insert("200".into(), ok.clone());
+            responses.insert("201".into(), ok);
+            for code in ["400", "404", "409", "412", "413"] {
+                responses.insert(code.into(), error.clone());
+            }
+        }
+        "DELETE" => {
+            responses.insert("204".into(), ok);
+            for code in ["404", "409", "412", "428"] {
+                responses.insert(code.into(), error.clone());
+            }
+        }
+        _ => {
+            responses.insert("200".into(), ok);
+            responses.insert("404".into(), error.clone());
+        }
+    }
+    responses.insert("401".into(), error);
+    let mut op = json!({
+        "summary": summary,
+        "operationId": format!("{}{}", method.to_ascii_lowercase(), path.replace(['/', '{', '}', '.'], "_")),
+        "parameters": params,
+        "responses": responses,
+        "security": [{"bearer": []}]
+    });
+    if let Some(schema) = request {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    }
+    if method == "DELETE"
+        && let Some(params) = op["parameters"].as_array_mut()
+    {
+        {
+            params.push(json!({"name": "If-Match", "in": "header", "required": true, "schema": {"type": "string"}}));
+        }
+    }
+    op
+}
+
+/// The OpenAPI 3.1 document of every route.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for (method, path) in ROUTES {
+        let Some(Doc(_, _, summary, request, response)) = DESCRIPTIONS
+            .iter()
+            .find(|Doc(m, p, ..)| m == method && p == path)
+        else {
+            continue;
+        };
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method.to_ascii_lowercase()] = operation(method, path, summary, *request, *response);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Gatehouse management API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "APIM-shaped management of certificates, back ends, APIs, operations and policies. Every route needs 'Authorization: Bearer <admin token>'."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        }
+    })
+}
+
+/// Serves [`document`].
+pub(crate) async fn serve() -> Response {
+    Json(document()).into_response()
+}
