@@ -1,0 +1,88 @@
+//! The `gatehouse` binary: command line, wiring and logging.
+//!
+//! `gatehouse serve` opens the data directory (store, master key, admin token), starts the
+//! management API and serves until SIGTERM or SIGINT. Library crates do the work; this crate
+//! only parses flags, wires the parts together and reports errors once.
+
+mod bootstrap;
+mod logging;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Self-hosted API gateway with back-end client certificate authentication.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway and its management API.
+    Serve(ServeArgs),
+}
+
+/// Flags of `gatehouse serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Where the configuration database, the generated master key and the admin token live.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    pub(crate) data_dir: PathBuf,
+
+    /// Address of the management API (keep it private: it holds every secret's controls).
+    #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
+    pub(crate) admin_listen: SocketAddr,
+
+    /// Address of the gateway that serves API traffic.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_LISTEN", default_value = "0.0.0.0:8000")]
+    pub(crate) gateway_listen: SocketAddr,
+
+    /// File holding the master key (base64 of 32 bytes) that encrypts private keys and
+    /// passwords at rest. GATEHOUSE_MASTER_KEY (the key itself) takes precedence.
+    #[arg(long, env = "GATEHOUSE_MASTER_KEY_FILE")]
+    pub(crate) master_key_file: Option<PathBuf>,
+
+    /// Largest management request body, in bytes (certificate uploads included).
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub(crate) max_body_bytes: usize,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = logging::Format::Text)]
+    pub(crate) log_format: logging::Format,
+
+    /// Seconds to let in-flight requests finish after SIGTERM or SIGINT.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) shutdown_grace: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            logging::init(args.log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(bootstrap::serve(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("gatehouse: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

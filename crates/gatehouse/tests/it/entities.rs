@@ -1,0 +1,196 @@
+//! Back ends, APIs and operations: the APIM contract (ids, ETags, lists, errors).
+
+use serde_json::json;
+
+use crate::support::server::{Options, start};
+use crate::support::store_bytes;
+
+#[tokio::test]
+async fn apis_and_operations_follow_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+
+    let created = api
+        .put(
+            "/apis/echo?api-version=2022-08-01",
+            &json!({"properties": {"displayName": "Echo", "path": "/echo/", "serviceUrl": "https://backend.example/base"}}),
+        )
+        .await
+        .expect(201);
+    let body = created.json();
+    assert_eq!(body["id"], json!("/apis/echo"));
+    assert_eq!(body["name"], json!("echo"));
+    assert_eq!(body["type"], json!("Microsoft.ApiManagement/service/apis"));
+    assert_eq!(body["properties"]["path"], json!("echo"));
+    let etag = created.etag();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong ETag: {etag}"
+    );
+
+    // Replacing answers 200; the ETag changes.
+    let replaced = api
+        .put(
+            "/apis/echo",
+            &json!({"properties": {"path": "echo", "serviceUrl": "https://backend.example/v2"}}),
+        )
+        .await
+        .expect(200);
+    assert_ne!(replaced.etag(), etag);
+
+    // A second API on the same path conflicts and names the first.
+    let conflict = api
+        .put(
+            "/apis/other",
+            &json!({"properties": {"path": "ECHO", "serviceUrl": "https://b.example"}}),
+        )
+        .await
+        .expect(409);
+    assert_eq!(conflict.code(), "ApiPathInUse");
+    assert!(conflict.text().contains("'echo'"), "{}", conflict.text());
+
+    api.put(
+        "/apis/echo/operations/get-user",
+        &json!({"properties": {"method": "GET", "urlTemplate": "/users/{id}"}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/missing/operations/x",
+        &json!({"properties": {"method": "GET", "urlTemplate": "/"}}),
+    )
+    .await
+    .expect(404);
+    let bad = api
+        .put(
+            "/apis/echo/operations/bad",
+            &json!({"properties": {"method": "GET", "urlTemplate": "/a/{x}{y}"}}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(
+        bad.json()["error"]["details"][0]["target"],
+        json!("properties.urlTemplate")
+    );
+    let ops = api.get("/apis/echo/operations").await.expect(200).json();
+    assert_eq!(ops["count"], json!(1));
+    assert_eq!(
+        ops["value"][0]["id"],
+        json!("/apis/echo/operations/get-user")
+    );
+
+    // Deletes need If-Match: 428 without, 412 stale, then 204; the API takes its operations.
+    let current = api.get("/apis/echo").await.etag();
+    api.delete_with("/apis/echo", &[]).await.expect(428);
+    api.delete_with("/apis/echo", &[("if-match", "\"0-0\"")])
+        .await
+        .expect(412);
+    api.delete_with("/apis/echo", &[("if-match", &current)])
+        .await
+        .expect(204);
+    api.get("/apis/echo").await.expect(404);
+    api.get("/apis/echo/operations/get-user").await.expect(404);
+    api.delete("/apis/echo").await.expect(404);
+}
+
+#[tokio::test]
+async fn backends_validate_tls_settings_and_mask_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let created = api
+        .put(
+            "/backends/orders",
+            &json!({"properties": {
+                "url": "https://orders.internal:8443/api",
+                "credentials": {"header": {"x-api-key": ["key-value-42"]},
+                                "authorization": {"scheme": "Bearer", "parameter": "bearer-secret-42"}},
+                "tls": {"validateCertificateChain": false}
+            }}),
+        )
+        .await
+        .expect(201);
+    let text = created.text();
+    assert!(
+        !text.contains("key-value-42") && !text.contains("bearer-secret-42"),
+        "{text}"
+    );
+    let props = &created.json()["properties"];
+    assert_eq!(props["tls"]["validateCertificateChain"], json!(false));
+    assert_eq!(props["tls"]["validateCertificateName"], json!(true));
+    assert_eq!(
+        props["credentials"]["header"]["x-api-key"],
+        json!(["******"])
+    );
+
+    // Sending back what GET returned keeps the secrets (the mask means "unchanged").
+    let mut round = api.get("/backends/orders").await.json();
+    round["properties"]["title"] = json!("Orders");
+    api.put("/backends/orders", &round).await.expect(200);
+
+    // References to things that do not exist are refused before commit, naming them.
+    let before = store_bytes(dir.path());
+    let reply = api
+        .put(
+            "/backends/b2",
+            &json!({"properties": {"url": "https://b2.internal", "credentials": {"certificateIds": ["nope"]},
+                                   "tls": {"caCertificateIds": ["no-ca"]}}}),
+        )
+        .await
+        .expect(400);
+    let targets: Vec<String> = reply.json()["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["target"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        targets.iter().any(|t| t.contains("caCertificateIds[0]")),
+        "{targets:?}"
+    );
+    assert!(
+        targets.iter().any(|t| t.contains("certificateIds[0]")),
+        "{targets:?}"
+    );
+    assert_eq!(store_bytes(dir.path()), before);
+
+    let reply = api
+        .put("/backends/b3", &json!({"properties": {"url": "not a url"}}))
+        .await
+        .expect(400);
+    assert_eq!(
+        reply.json()["error"]["details"][0]["target"],
+        json!("properties.url")
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let reply = api
+        .send("PUT", "/apis/a", b"{not json".to_vec(), &[])
+        .await
+        .expect(400);
+    assert_eq!(reply.code(), "InvalidJson");
+    let reply = api
+        .send("PUT", "/apis/a", b"[]".to_vec(), &[])
+        .await
+        .expect(400);
+    assert_eq!(reply.code(), "InvalidBody");
+    let reply = api.put("/apis/a", &json!({"props": {}})).await.expect(400);
+    assert!(reply.text().contains("props"), "{}", reply.text());
+    let reply = api
+        .send("POST", "/apis/a", Vec::new(), &[])
+        .await
+        .expect(405);
+    assert_eq!(reply.code(), "MethodNotAllowed");
+    let reply = api.get("/nothing/here").await.expect(404);
+    assert_eq!(reply.code(), "ResourceNotFound");
+    let reply = api.get("/backends/none").await.expect(404);
+    assert_eq!(reply.code(), "BackendNotFound");
+    let list = api.get("/backends").await.expect(200).json();
+    assert_eq!(list, json!({"value": [], "count": 0}));
+}

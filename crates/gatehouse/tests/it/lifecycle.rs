@@ -1,0 +1,181 @@
+//! Start, stop, restart: the data directory, the admin token and the master key.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use serde_json::json;
+
+use crate::support::pki::{KeyKind, Pki, b64};
+use crate::support::server::{Options, start, try_start};
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let pki = Pki::new();
+    let files = pki.self_signed("keep", "/O=Bars/CN=keep", KeyKind::Rsa);
+    let pfx = pki.pfx(&files, "pw-123456", false);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(Options::new(dir.path()));
+    let api = server.api();
+    api.put(
+        "/certificates/keep",
+        &json!({"properties": {"data": b64(&pfx), "password": "pw-123456"}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/caCertificates/ca",
+        &json!({"properties": {"data": b64(&pki.read(&files.cert))}}),
+    )
+    .await
+    .expect(201);
+    api.put("/backends/b", &json!({"properties": {"url": "https://b.example", "credentials": {"header": {"x-key": ["hdr-secret"]}}, "tls": {"caCertificateIds": ["ca"]}}})).await.expect(201);
+    api.put(
+        "/apis/echo",
+        &json!({"properties": {"path": "echo", "serviceUrl": "https://b.example/x"}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/echo/operations/op",
+        &json!({"properties": {"method": "GET", "urlTemplate": "/"}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/echo/gatewayCredentials",
+        &json!({"properties": {"type": "clientCertificate", "certificateId": "keep"}}),
+    )
+    .await
+    .expect(200);
+    api.put("/policies/policy", &json!({"properties": {"value": "<policies><inbound><authentication-basic username=\"u\" password=\"global-pass\" /></inbound></policies>"}})).await.expect(201);
+    let paths = [
+        "/certificates/keep",
+        "/caCertificates/ca",
+        "/backends/b",
+        "/apis/echo",
+        "/apis/echo/operations/op",
+        "/apis/echo/policies/policy",
+        "/apis/echo/gatewayCredentials",
+        "/policies/policy",
+    ];
+    let mut before = Vec::new();
+    for p in paths {
+        let r = api.get(p).await.expect(200);
+        before.push((r.etag(), r.json()));
+    }
+    assert!(server.stop().success());
+
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    for (p, (etag, body)) in paths.iter().zip(before) {
+        let r = api.get(p).await.expect(200);
+        assert_eq!(r.json(), body, "{p} changed across a restart");
+        assert_eq!(r.etag(), etag, "{p} ETag changed across a restart");
+    }
+    // The sealed secrets opened again: the masked GET/PUT round trip still keeps them.
+    let b = api.get("/backends/b").await.json();
+    api.put("/backends/b", &b).await.expect(200);
+    assert!(server.logs().contains("configuration loaded"));
+}
+
+#[tokio::test]
+async fn first_start_generates_token_and_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut options = Options::new(&data);
+    options.token = None;
+    let mut server = start(options.clone());
+    let token_file = data.join("admin-token");
+    let key_file = data.join("master.key");
+    for f in [&token_file, &key_file, &data.join("gatehouse.db")] {
+        assert!(f.exists(), "{} missing", f.display());
+    }
+    for f in [&token_file, &key_file] {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
+    }
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.len() >= 32);
+    assert!(!server.logs().contains(&token), "the token was logged");
+    assert!(
+        server.logs().contains("in production keep it elsewhere"),
+        "no warning about the key file"
+    );
+    let api = server.api().with_token(Some(&token));
+    api.get("/certificates").await.expect(200);
+    server
+        .api()
+        .with_token(Some("not-the-token"))
+        .get("/certificates")
+        .await
+        .expect(401);
+    assert!(server.stop().success());
+
+    // The token is written once; the stored hash keeps working after a restart.
+    let written = std::fs::metadata(&token_file).unwrap().modified().unwrap();
+    let server = start(options);
+    server
+        .api()
+        .with_token(Some(&token))
+        .get("/apis")
+        .await
+        .expect(200);
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().modified().unwrap(),
+        written
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_a = b64(&[1u8; 32]);
+    let key_b = b64(&[2u8; 32]);
+    let mut options = Options::new(dir.path());
+    options
+        .env
+        .push(("GATEHOUSE_MASTER_KEY".into(), key_a.clone()));
+    let mut server = start(options.clone());
+    assert!(
+        !dir.path().join("master.key").exists(),
+        "a key file was made despite the env key"
+    );
+    assert!(server.stop().success());
+
+    let mut wrong = options.clone();
+    wrong.env = vec![("GATEHOUSE_MASTER_KEY".into(), key_b)];
+    let (logs, status) = try_start(wrong).err().expect("started with the wrong key");
+    assert!(status.is_some_and(|s| !s.success()));
+    assert!(logs.contains("master key does not match"), "{logs}");
+
+    // The right key from a file works.
+    let key_path = dir.path().join("elsewhere.key");
+    std::fs::write(&key_path, &key_a).unwrap();
+    let mut from_file = Options::new(dir.path());
+    from_file.args = vec!["--master-key-file".into(), key_path.display().to_string()];
+    start(from_file).api().get("/apis").await.expect(200);
+
+    let mut bad = Options::new(dir.path());
+    bad.env
+        .push(("GATEHOUSE_MASTER_KEY".into(), "c2hvcnQ=".into()));
+    let (logs, _) = try_start(bad).err().expect("started with a short key");
+    assert!(logs.contains("GATEHOUSE_MASTER_KEY"), "{logs}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_health_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(Options::new(dir.path()));
+    let health = server
+        .api()
+        .with_token(None)
+        .get("/health")
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(health["status"], json!("ok"));
+    assert!(server.stop().success());
+    assert!(server.logs().contains("shutting down"));
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: each starts the real `gatehouse` binary on a temporary data directory
+//! and port 0, and drives it over HTTP as an operator's tools would.
+
+// A test binary exports nothing: `pub` in support marks what the test modules share.
+#![allow(unreachable_pub)]
+// Test code: a panic with its location is the right failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod certificates;
+mod entities;
+mod lifecycle;
+mod policies;
+mod security;
+mod support;

@@ -1,0 +1,185 @@
+//! Admin authentication on every route, and secrets that never leave.
+
+use serde_json::json;
+
+use crate::support::pki::{KeyKind, Pki, b64};
+use crate::support::server::{Options, start};
+use crate::support::{all_files, contains};
+
+#[tokio::test]
+async fn every_route_needs_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let anonymous = server.api().with_token(None);
+    let wrong = server.api().with_token(Some("wrong-token-0123456789"));
+    assert!(!gatehouse_admin::routes::ROUTES.is_empty());
+    for (method, path) in gatehouse_admin::routes::ROUTES {
+        let concrete = path.replace(['{', '}'], "");
+        let missing = anonymous.send(method, &concrete, b"{}".to_vec(), &[]).await;
+        let bad = wrong.send(method, &concrete, b"{}".to_vec(), &[]).await;
+        assert_eq!(
+            missing.status.as_u16(),
+            401,
+            "{method} {path} without a token"
+        );
+        assert_eq!(
+            bad.status.as_u16(),
+            401,
+            "{method} {path} with a wrong token"
+        );
+        // The same answer either way: a caller cannot tell a missing token from a wrong one.
+        assert_eq!(missing.body, bad.body, "{method} {path}");
+        assert_eq!(missing.code(), "Unauthorized");
+    }
+    // Unknown paths do not reveal themselves either; /health is open.
+    anonymous.get("/no/such/route").await.expect(401);
+    anonymous.get("/health").await.expect(200);
+    server.api().get("/openapi.json").await.expect(200);
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let doc = server.api().get("/openapi.json").await.expect(200).json();
+    assert_eq!(doc["openapi"], json!("3.1.0"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in gatehouse_admin::routes::ROUTES {
+        let op = &paths[*path][method.to_ascii_lowercase()];
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{method} {path} undocumented"
+        );
+        assert!(op["responses"]["401"].is_object(), "{method} {path}");
+    }
+    let described: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(described, gatehouse_admin::routes::ROUTES.len());
+    for schema in [
+        "Certificate",
+        "CertificateCreate",
+        "Backend",
+        "Api",
+        "Operation",
+        "Policy",
+        "GatewayCredentials",
+        "Error",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
+
+/// Uploads a certificate whose key and password are known, exercises every route, then looks
+/// for the key (PEM body and DER bytes) and the password in every response, the most verbose
+/// log, and every file of the data directory.
+#[tokio::test]
+async fn key_and_password_never_leave() {
+    let pki = Pki::new();
+    let files = pki.self_signed("secret", "/O=Bars/CN=secret-client", KeyKind::Rsa);
+    let password = "Very-Secret-Pfx-Pass-4242";
+    let pfx = pki.pfx(&files, password, false);
+    let key_pem = String::from_utf8(pki.read(&files.key)).unwrap();
+    let key_body: String = key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let key_der = crate::support::pki::openssl(
+        pki.path(),
+        &[
+            "pkey",
+            "-in",
+            &files.key.to_string_lossy(),
+            "-outform",
+            "DER",
+        ],
+    );
+    let key_line = key_pem.lines().nth(1).unwrap().to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.log = "trace".into();
+    let mut server = start(options);
+    let api = server.api();
+    let mut responses = Vec::new();
+    responses.push(
+        api.put(
+            "/certificates/secret",
+            &json!({"properties": {"data": b64(&pfx), "password": password}}),
+        )
+        .await
+        .expect(201),
+    );
+    responses.push(api.put("/certificates/secret2", &json!({"properties": {"pem": key_pem.clone() + &String::from_utf8(pki.read(&files.cert)).unwrap()}})).await.expect(201));
+    responses.push(
+        api.put(
+            "/certificates/bad",
+            &json!({"properties": {"data": b64(&pfx), "password": format!("{password}x")}}),
+        )
+        .await
+        .expect(400),
+    );
+    responses.push(
+        api.put(
+            "/certificates/bad2",
+            &json!({"properties": {"data": b64(&pfx), "password": 7}}),
+        )
+        .await
+        .expect(400),
+    );
+    api.put(
+        "/apis/echo",
+        &json!({"properties": {"path": "echo", "serviceUrl": "https://b.example"}}),
+    )
+    .await
+    .expect(201);
+    responses.push(
+        api.put(
+            "/apis/echo/gatewayCredentials",
+            &json!({"properties": {"type": "clientCertificate", "certificateId": "secret"}}),
+        )
+        .await
+        .expect(200),
+    );
+    for (method, path) in gatehouse_admin::routes::ROUTES {
+        if *method != "GET" {
+            continue;
+        }
+        let concrete = path
+            .replace("{certificateId}", "secret")
+            .replace("{caCertificateId}", "none")
+            .replace("{backendId}", "none")
+            .replace("{apiId}", "echo")
+            .replace("{operationId}", "none");
+        responses.push(api.get(&concrete).await);
+    }
+    let stopped = server.stop();
+    assert!(stopped.success(), "{stopped:?}");
+
+    let needles: [(&str, &[u8]); 4] = [
+        ("password", password.as_bytes()),
+        ("key PEM", key_body.as_bytes()),
+        ("key PEM line", key_line.as_bytes()),
+        ("key DER", &key_der),
+    ];
+    for r in &responses {
+        for (what, needle) in needles {
+            assert!(
+                !contains(&r.body, needle),
+                "{what} in a response: {}",
+                r.text()
+            );
+        }
+    }
+    let logs = server.logs();
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "the log was not verbose"
+    );
+    for (what, needle) in needles {
+        assert!(!contains(logs.as_bytes(), needle), "{what} in the log");
+    }
+    for (name, bytes) in all_files(dir.path()) {
+        for (what, needle) in needles {
+            assert!(!contains(&bytes, needle), "{what} in plain text in {name}");
+        }
+    }
+}
