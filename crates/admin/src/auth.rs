@@ -13,6 +13,11 @@ impl std::fmt::Debug for AdminAuth {
     }
 }
 
+/// A stored token hash that is not 64 hex digits: the store was altered.
+#[derive(Debug, thiserror::Error)]
+#[error("the stored admin token hash is not valid; set GATEHOUSE_ADMIN_TOKEN or restore the store")]
+pub struct InvalidTokenHash;
+
 /// SHA-256 of a token, hex: the form stored in the data directory.
 pub fn hash_token(token: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, token.as_bytes()))
@@ -29,12 +34,10 @@ impl AdminAuth {
     /// From a stored hash written by [`hash_token`].
     ///
     /// # Errors
-    /// When `hex` is not 64 hex digits.
-    pub fn from_hash(hex_hash: &str) -> Result<Self, String> {
-        let bytes = hex::decode(hex_hash.trim()).map_err(|e| format!("bad token hash: {e}"))?;
-        let hash: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "bad token hash: not 32 bytes".to_string())?;
+    /// [`InvalidTokenHash`] when `hex_hash` is not 64 hex digits.
+    pub fn from_hash(hex_hash: &str) -> Result<Self, InvalidTokenHash> {
+        let bytes = hex::decode(hex_hash.trim()).map_err(|_| InvalidTokenHash)?;
+        let hash: [u8; 32] = bytes.try_into().map_err(|_| InvalidTokenHash)?;
         Ok(Self { hash })
     }
 

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use gatehouse_model::{Change, Compiler, Config, Kind, ModelError, Record, SnapshotCell};
 use gatehouse_pki::MasterKey;
 use gatehouse_store::{Store, StoreError};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::ApiError;
 
@@ -62,7 +62,7 @@ pub struct ControlPlane {
     compiler: Compiler,
     cell: Arc<SnapshotCell>,
     config: ArcSwap<Config>,
-    writer: Mutex<()>,
+    writer: Arc<Mutex<()>>,
     epoch: String,
     limits: Limits,
     master: Arc<MasterKey>,
@@ -88,9 +88,7 @@ impl ControlPlane {
         limits: Limits,
     ) -> Result<Self, StartError> {
         check_master_key(store.as_ref(), &master).await?;
-        let epoch = store
-            .init_meta("epoch", &random_hex(4).map_err(StartError::Crypto)?)
-            .await?;
+        let epoch = store.init_meta("epoch", &random_hex(4)?).await?;
         let loaded = store.load().await?;
         let config = Config::load(loaded.records, loaded.revision, &master)?;
         let compiler = Compiler::new(Arc::clone(&master));
@@ -106,7 +104,7 @@ impl ControlPlane {
             compiler,
             cell: Arc::new(SnapshotCell::new(snapshot)),
             config: ArcSwap::from_pointee(config),
-            writer: Mutex::new(()),
+            writer: Arc::new(Mutex::new(())),
             epoch,
             limits,
             master,
@@ -145,29 +143,44 @@ impl ControlPlane {
     }
 
     /// Starts a change: waits for the writer lock and fixes the configuration it builds on.
-    pub async fn begin(&self) -> Transaction<'_> {
-        let guard = self.writer.lock().await;
+    pub async fn begin(self: &Arc<Self>) -> Transaction {
+        let guard = Arc::clone(&self.writer).lock_owned().await;
         let base = self.config.load_full();
         Transaction {
-            _guard: guard,
-            cp: self,
+            guard,
+            cp: Arc::clone(self),
             next_revision: base.revision + 1,
             base,
             changes: Vec::new(),
         }
     }
+
+    /// Reloads everything from the store and publishes it: how a node catches up when another
+    /// writer committed first.
+    async fn resync(&self) -> Result<(), ApiError> {
+        let loaded = self.store.load().await?;
+        let config = Config::load(loaded.records, loaded.revision, &self.master)?;
+        let snapshot = self.compiler.compile(&config)?;
+        tracing::warn!(
+            revision = config.revision,
+            "the store was changed by another writer; reloaded it"
+        );
+        self.config.store(Arc::new(config));
+        self.cell.publish(snapshot);
+        Ok(())
+    }
 }
 
 /// One change in progress; holds the writer lock until committed or dropped.
-pub struct Transaction<'a> {
-    _guard: MutexGuard<'a, ()>,
-    cp: &'a ControlPlane,
+pub struct Transaction {
+    guard: OwnedMutexGuard<()>,
+    cp: Arc<ControlPlane>,
     base: Arc<Config>,
     next_revision: u64,
     changes: Vec<Change>,
 }
 
-impl Transaction<'_> {
+impl Transaction {
     /// The configuration the change builds on.
     pub fn config(&self) -> &Config {
         &self.base
@@ -180,7 +193,7 @@ impl Transaction<'_> {
 
     /// The control plane (limits, master key, ETags).
     pub fn control(&self) -> &ControlPlane {
-        self.cp
+        &self.cp
     }
 
     /// Adds a write.
@@ -199,37 +212,66 @@ impl Transaction<'_> {
     /// Validates (by compiling the resulting snapshot), commits, and publishes. Returns the
     /// new configuration.
     ///
+    /// The commit and the publish run on their own task: if the caller goes away mid-request,
+    /// a commit the database has taken is still published, so memory never falls behind the
+    /// store.
+    ///
     /// # Errors
-    /// 400 when the snapshot would not compile; 409 on a concurrent commit; 503 when the
-    /// store fails. In each case nothing changed.
+    /// 400 when the snapshot would not compile; 409 on a concurrent commit (this node then
+    /// reloads); 503 when the store fails. In each case nothing changed.
     pub async fn commit(self) -> Result<Arc<Config>, ApiError> {
-        let cp = self.cp;
+        let cp = Arc::clone(&self.cp);
         let mut candidate = (*self.base).clone();
         for change in &self.changes {
             candidate.apply(change, cp.master())?;
         }
         candidate.revision = self.next_revision;
         let snapshot = cp.compiler.compile(&candidate)?;
-        let revision = cp.store.commit(self.base.revision, &self.changes).await?;
-        debug_assert_eq!(revision, self.next_revision);
-        let candidate = Arc::new(candidate);
-        cp.config.store(Arc::clone(&candidate));
-        cp.cell.publish(snapshot);
-        for change in &self.changes {
-            let (kind, key) = change.target();
-            tracing::info!(
-                revision,
-                kind = kind.as_str(),
-                key,
-                action = if matches!(change, Change::Put(_)) {
-                    "put"
-                } else {
-                    "delete"
-                },
-                "configuration changed"
-            );
-        }
-        Ok(candidate)
+        let task = tokio::spawn(async move {
+            let Transaction {
+                guard,
+                cp,
+                base,
+                changes,
+                ..
+            } = self;
+            let result = cp.store.commit(base.revision, &changes).await;
+            let revision = match result {
+                Ok(revision) => revision,
+                Err(e) => {
+                    if matches!(e, StoreError::Conflict { .. })
+                        && let Err(reload) = cp.resync().await
+                    {
+                        tracing::error!(code = %reload.code, "{}", reload.message);
+                    }
+                    drop(guard);
+                    return Err(ApiError::from(e));
+                }
+            };
+            let candidate = Arc::new(candidate);
+            cp.config.store(Arc::clone(&candidate));
+            cp.cell.publish(snapshot);
+            drop(guard);
+            for change in &changes {
+                let (kind, key) = change.target();
+                tracing::info!(
+                    revision,
+                    kind = kind.as_str(),
+                    key,
+                    action = if matches!(change, Change::Put(_)) {
+                        "put"
+                    } else {
+                        "delete"
+                    },
+                    "configuration changed"
+                );
+            }
+            Ok(candidate)
+        });
+        task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the commit task failed");
+            Err(ApiError::internal())
+        })
     }
 }
 
@@ -247,8 +289,9 @@ async fn check_master_key(store: &dyn Store, master: &MasterKey) -> Result<(), S
 }
 
 /// `n` random bytes as hex.
-pub(crate) fn random_hex(n: usize) -> Result<String, String> {
+fn random_hex(n: usize) -> Result<String, StartError> {
     let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no randomness available".to_string())?;
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| StartError::Crypto("no randomness available".into()))?;
     Ok(hex::encode(bytes))
 }

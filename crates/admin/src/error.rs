@@ -40,6 +40,15 @@ impl ApiError {
         )
     }
 
+    /// 500: a fault of the server, logged where it happened; the caller learns nothing more.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "the server failed and nothing was changed; see the server log",
+        )
+    }
+
     /// 404 for a path no route serves.
     pub fn no_route() -> Self {
         Self::new(
@@ -90,6 +99,10 @@ impl From<ModelError> for ApiError {
             ModelError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ModelError::NotFound { .. } => StatusCode::NOT_FOUND,
             ModelError::Conflict { .. } => StatusCode::CONFLICT,
+            ModelError::Internal { message } => {
+                tracing::error!(error = %message, "internal error");
+                return Self::internal();
+            }
         };
         Self {
             status,
@@ -122,11 +135,15 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if !self.details.is_empty() {
-            error["details"] = json!(self.details);
+        let error = json!({"code": self.code, "message": self.message, "details": self.details});
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        response
     }
 }
 

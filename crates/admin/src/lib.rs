@@ -27,17 +27,31 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-pub use auth::{AdminAuth, hash_token};
+pub use auth::{AdminAuth, InvalidTokenHash, hash_token};
 pub use control::{ControlPlane, Limits, StartError, Transaction};
 pub use error::ApiError;
 
+/// Renders the data plane's metrics as Prometheus text; provided by whoever runs a gateway.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Shared state of every handler.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// The control plane.
     pub cp: Arc<ControlPlane>,
     /// The admin token check.
     pub auth: Arc<AdminAuth>,
+    /// The gateway's metrics, when a gateway runs in this process.
+    pub metrics: Option<MetricsSource>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("cp", &self.cp)
+            .field("metrics", &self.metrics.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Paths served without the admin token.
@@ -72,6 +86,26 @@ async fn require_token_unless_open(
         next.run(request).await
     } else {
         ApiError::unauthorized().into_response()
+    }
+}
+
+/// `GET /metrics`: the gateway's metrics in Prometheus text format.
+async fn metrics(State(s): State<AppState>) -> Response {
+    match &s.metrics {
+        Some(render) => (
+            [(
+                http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            render(),
+        )
+            .into_response(),
+        None => ApiError::new(
+            http::StatusCode::NOT_FOUND,
+            "MetricsUnavailable",
+            "no gateway runs in this process",
+        )
+        .into_response(),
     }
 }
 

@@ -1,254 +1,13 @@
 //! `GET /openapi.json`: the management API described for people and tools.
 //!
-//! Each route in [`crate::routes::ROUTES`] has one entry in [`DESCRIPTIONS`]; a test refuses a
-//! route without one, so the document cannot fall behind the router.
+//! Built from [`crate::routes::ROUTES`], where each route is declared with its summary and
+//! schemas, so the document cannot fall behind the router.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::routes::ROUTES;
-
-/// One route's description: method, path, summary, request schema, response schema. Schema
-/// names refer to `components.schemas`; `None` means no body.
-pub(crate) struct Doc(
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    Option<&'static str>,
-);
-
-/// The description of every route.
-pub(crate) const DESCRIPTIONS: &[Doc] = &[
-    Doc("GET", "/openapi.json", "This document", None, None),
-    Doc(
-        "GET",
-        "/certificates",
-        "List client certificates",
-        None,
-        Some("CertificateList"),
-    ),
-    Doc(
-        "GET",
-        "/certificates/{certificateId}",
-        "Get a client certificate",
-        None,
-        Some("Certificate"),
-    ),
-    Doc(
-        "PUT",
-        "/certificates/{certificateId}",
-        "Upload a client certificate (PKCS#12 or PEM); the password is checked now",
-        Some("CertificateCreate"),
-        Some("Certificate"),
-    ),
-    Doc(
-        "DELETE",
-        "/certificates/{certificateId}",
-        "Delete a client certificate; 409 while referenced",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/certificates/{certificateId}/usages",
-        "Every API, operation, back end and policy that references the certificate",
-        None,
-        Some("UsageList"),
-    ),
-    Doc(
-        "GET",
-        "/caCertificates",
-        "List CA certificates",
-        None,
-        Some("CaCertificateList"),
-    ),
-    Doc(
-        "GET",
-        "/caCertificates/{caCertificateId}",
-        "Get a CA certificate",
-        None,
-        Some("CaCertificate"),
-    ),
-    Doc(
-        "PUT",
-        "/caCertificates/{caCertificateId}",
-        "Upload a CA certificate back ends may trust",
-        Some("CaCertificateCreate"),
-        Some("CaCertificate"),
-    ),
-    Doc(
-        "DELETE",
-        "/caCertificates/{caCertificateId}",
-        "Delete a CA certificate; 409 while a back end trusts it",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/caCertificates/{caCertificateId}/usages",
-        "Back ends that trust the CA certificate",
-        None,
-        Some("UsageList"),
-    ),
-    Doc(
-        "GET",
-        "/backends",
-        "List back ends",
-        None,
-        Some("BackendList"),
-    ),
-    Doc(
-        "GET",
-        "/backends/{backendId}",
-        "Get a back end (secrets masked)",
-        None,
-        Some("Backend"),
-    ),
-    Doc(
-        "PUT",
-        "/backends/{backendId}",
-        "Create or replace a back end",
-        Some("BackendCreate"),
-        Some("Backend"),
-    ),
-    Doc(
-        "DELETE",
-        "/backends/{backendId}",
-        "Delete a back end; 409 while a policy names it",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/backends/{backendId}/usages",
-        "Policies and APIs that use the back end",
-        None,
-        Some("UsageList"),
-    ),
-    Doc("GET", "/apis", "List APIs", None, Some("ApiList")),
-    Doc("GET", "/apis/{apiId}", "Get an API", None, Some("Api")),
-    Doc(
-        "PUT",
-        "/apis/{apiId}",
-        "Create or replace an API",
-        Some("ApiCreate"),
-        Some("Api"),
-    ),
-    Doc(
-        "DELETE",
-        "/apis/{apiId}",
-        "Delete an API with its operations and policies",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/apis/{apiId}/operations",
-        "List an API's operations",
-        None,
-        Some("OperationList"),
-    ),
-    Doc(
-        "GET",
-        "/apis/{apiId}/operations/{operationId}",
-        "Get an operation",
-        None,
-        Some("Operation"),
-    ),
-    Doc(
-        "PUT",
-        "/apis/{apiId}/operations/{operationId}",
-        "Create or replace an operation",
-        Some("OperationCreate"),
-        Some("Operation"),
-    ),
-    Doc(
-        "DELETE",
-        "/apis/{apiId}/operations/{operationId}",
-        "Delete an operation with its policy",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/policies/policy",
-        "Get the global policy",
-        None,
-        Some("Policy"),
-    ),
-    Doc(
-        "PUT",
-        "/policies/policy",
-        "Set the global policy",
-        Some("PolicyCreate"),
-        Some("Policy"),
-    ),
-    Doc(
-        "DELETE",
-        "/policies/policy",
-        "Remove the global policy",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/apis/{apiId}/policies/policy",
-        "Get an API's policy",
-        None,
-        Some("Policy"),
-    ),
-    Doc(
-        "PUT",
-        "/apis/{apiId}/policies/policy",
-        "Set an API's policy",
-        Some("PolicyCreate"),
-        Some("Policy"),
-    ),
-    Doc(
-        "DELETE",
-        "/apis/{apiId}/policies/policy",
-        "Remove an API's policy",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/apis/{apiId}/operations/{operationId}/policies/policy",
-        "Get an operation's policy",
-        None,
-        Some("Policy"),
-    ),
-    Doc(
-        "PUT",
-        "/apis/{apiId}/operations/{operationId}/policies/policy",
-        "Set an operation's policy",
-        Some("PolicyCreate"),
-        Some("Policy"),
-    ),
-    Doc(
-        "DELETE",
-        "/apis/{apiId}/operations/{operationId}/policies/policy",
-        "Remove an operation's policy",
-        None,
-        None,
-    ),
-    Doc(
-        "GET",
-        "/apis/{apiId}/gatewayCredentials",
-        "The credentials the API presents to its back end, read from its policy",
-        None,
-        Some("GatewayCredentials"),
-    ),
-    Doc(
-        "PUT",
-        "/apis/{apiId}/gatewayCredentials",
-        "Set the API's credentials: edits the authentication element of its policy",
-        Some("GatewayCredentialsCreate"),
-        Some("GatewayCredentials"),
-    ),
-];
+use crate::routes::{ROUTES, Route};
 
 fn entity(properties: Value) -> Value {
     json!({
@@ -399,13 +158,14 @@ fn schemas() -> Value {
     })
 }
 
-fn operation(
-    method: &str,
-    path: &str,
-    summary: &str,
-    request: Option<&str>,
-    response: Option<&str>,
-) -> Value {
+fn operation(route: &Route) -> Value {
+    let Route {
+        method,
+        path,
+        summary,
+        request,
+        response,
+    } = *route;
     let params: Vec<Value> = path
         .split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
@@ -464,15 +224,11 @@ fn operation(
 /// The OpenAPI 3.1 document of every route.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for (method, path) in ROUTES {
-        let Some(Doc(_, _, summary, request, response)) = DESCRIPTIONS
-            .iter()
-            .find(|Doc(m, p, ..)| m == method && p == path)
-        else {
-            continue;
-        };
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[method.to_ascii_lowercase()] = operation(method, path, summary, *request, *response);
+    for route in ROUTES {
+        let entry = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[route.method.to_ascii_lowercase()] = operation(route);
     }
     json!({
         "openapi": "3.1.0",

@@ -298,8 +298,11 @@ impl Config {
             return usages;
         }
         for (api_id, api) in &self.apis {
-            let by_url = ServiceUrl::parse(&api.value.service_url)
-                .ok()
+            let by_url = api
+                .value
+                .service_url
+                .as_deref()
+                .and_then(|u| ServiceUrl::parse(u).ok())
                 .and_then(|u| self.backend_for_url(&u).map(|(b, _)| b.to_string()));
             let by_policy = self.policies.iter().flat_map(|(scope, p)| {
                 let applies = match scope {
@@ -316,10 +319,36 @@ impl Config {
                         _ => None,
                     })
             });
-            let mut via: Vec<String> = by_url.into_iter().chain(by_policy).collect();
-            via.retain(|b| backends.contains(&b.as_str()));
+            let by_url = by_url.filter(|b| backends.contains(&b.as_str()));
+            let mut via: Vec<String> = by_policy.collect();
+            via.retain(|b| backends.contains(&b.as_str()) && Some(b) != by_url.as_ref());
             via.sort();
             via.dedup();
+            if let Some(bid) = by_url {
+                // The API gets this back end's TLS and credentials through its service URL;
+                // deleting a back end that sets any would silently change how it is secured.
+                let blocking = self
+                    .backends
+                    .get(&bid)
+                    .is_some_and(|b| b.value.shapes_traffic());
+                usages.push(Usage {
+                    kind: "api",
+                    id: format!("/apis/{api_id}"),
+                    api_id: Some(api_id.clone()),
+                    operation_id: None,
+                    backend_id: Some(bid.clone()),
+                    location: Some("properties.serviceUrl".into()),
+                    description: format!(
+                        "API '{api_id}' reaches it through its service URL{}",
+                        if blocking {
+                            " and gets its TLS settings and credentials"
+                        } else {
+                            ""
+                        }
+                    ),
+                    blocking,
+                });
+            }
             for bid in via {
                 usages.push(Usage {
                     kind: "api",
@@ -359,10 +388,10 @@ fn stored<T>(revision: u64, value: T) -> Stored<T> {
 fn operation_key(key: &str) -> Result<(String, String), ModelError> {
     key.split_once('/')
         .map(|(a, o)| (a.to_string(), o.to_string()))
-        .ok_or_else(|| ModelError::invalid("StoreCorrupt", format!("bad operation key '{key}'")))
+        .ok_or_else(|| ModelError::internal(format!("bad operation key '{key}'")))
 }
 
 fn policy_scope(key: &str) -> Result<PolicyScope, ModelError> {
     PolicyScope::from_key(key)
-        .ok_or_else(|| ModelError::invalid("StoreCorrupt", format!("bad policy key '{key}'")))
+        .ok_or_else(|| ModelError::internal(format!("bad policy key '{key}'")))
 }

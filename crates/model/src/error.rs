@@ -53,6 +53,13 @@ pub enum ModelError {
         /// Its id.
         id: String,
     },
+    /// A fault of the server, not of the request (500): a store row that does not decode, a
+    /// seal that fails. Logged where it is turned into a response.
+    #[error("{message}")]
+    Internal {
+        /// What failed, for the log.
+        message: String,
+    },
     /// The change conflicts with another entity (409): in use, or a duplicate.
     #[error("{message}")]
     Conflict {
@@ -66,6 +73,13 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// A 500 with a message for the log.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal {
+            message: message.into(),
+        }
+    }
+
     /// A 400 with one message and no details.
     pub fn invalid(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
@@ -93,7 +107,8 @@ impl ModelError {
     pub fn code(&self) -> &str {
         match self {
             Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
-            Self::NotFound { kind, .. } => not_found_code(kind),
+            Self::NotFound { .. } => "ResourceNotFound",
+            Self::Internal { .. } => "InternalError",
         }
     }
 
@@ -101,20 +116,8 @@ impl ModelError {
     pub fn details(&self) -> &[Detail] {
         match self {
             Self::Invalid { details, .. } | Self::Conflict { details, .. } => details,
-            Self::NotFound { .. } => &[],
+            Self::NotFound { .. } | Self::Internal { .. } => &[],
         }
-    }
-}
-
-fn not_found_code(kind: &str) -> &'static str {
-    match kind {
-        "certificate" => "CertificateNotFound",
-        "CA certificate" => "CaCertificateNotFound",
-        "backend" => "BackendNotFound",
-        "API" => "ApiNotFound",
-        "operation" => "OperationNotFound",
-        "policy" => "PolicyNotFound",
-        _ => "ResourceNotFound",
     }
 }
 

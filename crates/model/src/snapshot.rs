@@ -10,8 +10,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use base64::Engine as _;
 use gatehouse_pki::MasterKey;
+pub use gatehouse_policy::ExistsAction;
 use gatehouse_policy::{
-    BackendTarget, CertificateRef, EffectivePolicy, ExistsAction, ReferenceKind, Statement,
+    BackendTarget, CertificateRef, EffectivePolicy, ReferenceKind, Section, Statement,
 };
 use http::{HeaderName, HeaderValue, Method};
 use rustls::sign::CertifiedKey;
@@ -40,6 +41,8 @@ pub struct ClientIdentity {
     pub not_after: OffsetDateTime,
     /// Chain and signing key, as rustls presents them.
     pub certified_key: Arc<CertifiedKey>,
+    /// The leaf's issuer name (DER), matched against the CAs a back end says it accepts.
+    pub issuer_der: Vec<u8>,
 }
 
 impl std::fmt::Debug for ClientIdentity {
@@ -52,26 +55,48 @@ impl std::fmt::Debug for ClientIdentity {
     }
 }
 
-/// How the gateway checks a back end's certificate.
+/// How the gateway does TLS with a back end: what it trusts, and whether it resumes sessions.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TrustSettings {
+pub struct TlsSettings {
     /// Verify the chain (against `ca_roots`, or the system roots when that is empty).
     pub validate_chain: bool,
     /// Verify the certificate names the host.
     pub validate_name: bool,
     /// Trust anchors replacing the system roots, when non-empty.
     pub ca_roots: Vec<CertificateDer<'static>>,
-    /// Accepted leaf thumbprints (SHA-1, upper-case hex), when non-empty.
+    /// Accepted leaf thumbprints (SHA-1, upper-case hex), when non-empty; a match is trusted
+    /// without chain validation.
     pub pins: Vec<String>,
+    /// Resume TLS sessions on new connections.
+    pub session_resumption: bool,
 }
 
-impl Default for TrustSettings {
+impl Default for TlsSettings {
     fn default() -> Self {
         Self {
             validate_chain: true,
             validate_name: true,
             ca_roots: Vec::new(),
             pins: Vec::new(),
+            session_resumption: true,
+        }
+    }
+}
+
+/// How the gateway pools connections to a back end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolSettings {
+    /// Idle connections kept per origin (0: a new connection per request).
+    pub max_idle: u32,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_idle: 256,
+            idle_timeout: Duration::from_secs(90),
         }
     }
 }
@@ -81,8 +106,10 @@ impl Default for TrustSettings {
 pub struct BackendSettings {
     /// The back end entity these come from (`None`: defaults, no entity matched).
     pub backend_id: Option<String>,
-    /// TLS checks.
-    pub trust: Arc<TrustSettings>,
+    /// TLS checks and resumption.
+    pub tls: Arc<TlsSettings>,
+    /// Connection pooling.
+    pub pool: PoolSettings,
     /// Client certificates from `credentials.certificateIds`.
     pub client_certificates: Vec<Arc<ClientIdentity>>,
     /// Headers from `credentials.header` and `credentials.authorization` (marked sensitive).
@@ -148,7 +175,7 @@ pub struct ApiRoute {
     /// URL suffix, no slashes at either end; lower-cased for matching.
     pub path: String,
     /// Operations in the order the router tries them (most specific first).
-    pub operations: Vec<OperationRoute>,
+    pub operations: Vec<Arc<OperationRoute>>,
 }
 
 /// Expiry facts for metrics.
@@ -187,10 +214,18 @@ impl Snapshot {
     }
 }
 
+/// Called with every published snapshot, before `publish` returns.
+pub type PublishHook = Box<dyn Fn(&Arc<Snapshot>) + Send + Sync>;
+
 /// Where the current snapshot lives; the control plane stores, the data plane loads.
+///
+/// Hooks run synchronously inside [`SnapshotCell::publish`], so a subscriber that derives its
+/// own tables (the gateway's routes and connection pools) has them in place before the
+/// management call that caused the change answers: the next request sees the change.
 pub struct SnapshotCell {
     current: ArcSwap<Snapshot>,
     changed: tokio::sync::watch::Sender<u64>,
+    hooks: Mutex<Vec<PublishHook>>,
 }
 
 impl SnapshotCell {
@@ -200,6 +235,16 @@ impl SnapshotCell {
         Self {
             current: ArcSwap::from_pointee(initial),
             changed: tokio::sync::watch::Sender::new(revision),
+            hooks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers `hook` and calls it at once with the current snapshot.
+    pub fn on_publish(&self, hook: PublishHook) {
+        let current = self.load();
+        hook(&current);
+        if let Ok(mut hooks) = self.hooks.lock() {
+            hooks.push(hook);
         }
     }
 
@@ -211,7 +256,14 @@ impl SnapshotCell {
     /// Replaces the snapshot; later loads see the new one.
     pub fn publish(&self, snapshot: Snapshot) {
         let revision = snapshot.revision;
-        self.current.store(Arc::new(snapshot));
+        let snapshot = Arc::new(snapshot);
+        // Hooks first, under the hook lock: a subscriber never sees revisions out of order.
+        if let Ok(hooks) = self.hooks.lock() {
+            for hook in hooks.iter() {
+                hook(&snapshot);
+            }
+        }
+        self.current.store(snapshot);
         self.changed.send_replace(revision);
     }
 
@@ -225,8 +277,12 @@ impl SnapshotCell {
 /// done once per certificate version, not once per change.
 pub struct Compiler {
     master: Arc<MasterKey>,
-    identities: Mutex<HashMap<(String, u64), Arc<ClientIdentity>>>,
+    /// Keyed by id, version and the sealed key itself: a commit that failed may have cached an
+    /// identity under a version that is then reused, and it must not be served.
+    identities: Mutex<HashMap<IdentityKey, Arc<ClientIdentity>>>,
 }
+
+type IdentityKey = (String, u64, Vec<u8>);
 
 impl Compiler {
     /// A compiler that opens keys with `master`.
@@ -275,13 +331,21 @@ impl Compiler {
                     );
                 }
             }
-            let Ok(service_url) = ServiceUrl::parse(&api.value.service_url) else {
-                continue;
+            let default_backend = match api.value.service_url.as_deref().map(ServiceUrl::parse) {
+                Some(Ok(url)) => Some(Arc::new(BackendRoute {
+                    settings: cx.settings_for_url(&url),
+                    url,
+                })),
+                Some(Err(e)) => {
+                    cx.problems.push(
+                        "InvalidProperty",
+                        format!("/apis/{api_id}: properties.serviceUrl"),
+                        e.to_string(),
+                    );
+                    continue;
+                }
+                None => None,
             };
-            let default_backend = Arc::new(BackendRoute {
-                settings: cx.settings_for_url(&service_url),
-                url: service_url,
-            });
             let mut operations = Vec::new();
             for (op_id, op) in config.operations_of(api_id) {
                 let Ok(template) = UrlTemplate::parse(&op.value.url_template) else {
@@ -292,17 +356,39 @@ impl Compiler {
                     cx.policy(&PolicyScope::Api(api_id.clone())),
                     cx.policy(&PolicyScope::Operation(api_id.clone(), op_id.to_string())),
                 );
-                let plan = cx.plan(&effective, &default_backend);
+                let target = format!("/apis/{api_id}/operations/{op_id}");
+                let Some(plan) = cx.plan(&effective, default_backend.as_ref(), &target) else {
+                    cx.problems.push(
+                        "NoBackend",
+                        target,
+                        format!(
+                            "API '{api_id}' has no serviceUrl and this operation's policy has no \
+                             set-backend-service; set one of the two"
+                        ),
+                    );
+                    continue;
+                };
                 let method = match op.value.method.as_str() {
                     "*" => None,
-                    m => Method::from_bytes(m.as_bytes()).ok(),
+                    m => match Method::from_bytes(m.as_bytes()) {
+                        Ok(m) => Some(m),
+                        Err(_) => {
+                            // Never `None` here: that would match every method.
+                            cx.problems.push(
+                                "InvalidProperty",
+                                format!("{target}: properties.method"),
+                                "is not an HTTP method",
+                            );
+                            continue;
+                        }
+                    },
                 };
-                operations.push(OperationRoute {
+                operations.push(Arc::new(OperationRoute {
                     id: op_id.to_string(),
                     method,
                     template,
                     plan: Arc::new(plan),
-                });
+                }));
             }
             operations.sort_by(|a, b| {
                 b.template
@@ -334,12 +420,12 @@ impl Compiler {
     ) -> BTreeMap<String, Arc<ClientIdentity>> {
         let mut out = BTreeMap::new();
         let Ok(mut cache) = self.identities.lock() else {
-            problems.push("Internal", "certificates", "key cache is unavailable");
+            problems.push("InternalError", "certificates", "key cache is unavailable");
             return out;
         };
         for (id, cert) in &config.certificates {
             let c = &cert.value;
-            let key = (id.clone(), c.version);
+            let key = (id.clone(), c.version, c.sealed_key.clone());
             if let Some(found) = cache.get(&key) {
                 out.insert(id.clone(), Arc::clone(found));
                 continue;
@@ -347,20 +433,23 @@ impl Compiler {
             let built = c
                 .open_key(id, &self.master)
                 .and_then(|pkcs8| gatehouse_pki::signing_key(&pkcs8))
-                .map(|signer| {
+                .and_then(|signer| {
+                    let leaf = c.chain.first().map(Vec::as_slice).unwrap_or_default();
+                    let info = gatehouse_pki::certificate_info(leaf)?;
                     let chain = c
                         .chain
                         .iter()
                         .map(|d| CertificateDer::from(d.clone()))
                         .collect();
-                    Arc::new(ClientIdentity {
+                    Ok(Arc::new(ClientIdentity {
                         id: id.clone(),
                         version: c.version,
                         thumbprint: c.metadata.thumbprint.clone(),
                         subject: c.metadata.subject.clone(),
                         not_after: c.metadata.expiration_date,
                         certified_key: Arc::new(CertifiedKey::new(chain, signer)),
-                    })
+                        issuer_der: info.issuer_der,
+                    }))
                 });
             match built {
                 Ok(identity) => {
@@ -379,11 +468,11 @@ impl Compiler {
 
     fn forget_unused(&self, config: &Config) {
         if let Ok(mut cache) = self.identities.lock() {
-            cache.retain(|(id, version), _| {
+            cache.retain(|(id, version, sealed), _| {
                 config
                     .certificates
                     .get(id)
-                    .is_some_and(|c| c.value.version == *version)
+                    .is_some_and(|c| c.value.version == *version && c.value.sealed_key == *sealed)
             });
         }
     }
@@ -405,6 +494,24 @@ impl<'a> Context<'a> {
 
     fn check_policy_references(&mut self) {
         for (scope, policy) in &self.config.policies {
+            // base-url goes through the same parser as every back-end URL, so what the
+            // gateway would use is exactly what was validated.
+            for section in Section::ALL {
+                for statement in policy.value.document.statements(section) {
+                    if let Statement::SetBackendService {
+                        target: BackendTarget::BaseUrl(url),
+                        location,
+                    } = &statement
+                        && let Err(e) = ServiceUrl::parse(url)
+                    {
+                        self.problems.push(
+                            "PolicyInvalidAttribute",
+                            format!("{}: {location}", scope.resource_id()),
+                            format!("base-url {e}"),
+                        );
+                    }
+                }
+            }
             for reference in policy.value.document.references() {
                 let target = format!("{}: {}", scope.resource_id(), reference.location);
                 match &reference.kind {
@@ -496,12 +603,19 @@ impl<'a> Context<'a> {
         let mut headers = Vec::new();
         for (name, values) in &b.credentials.header {
             for v in values {
-                if let (Ok(n), Ok(mut v)) = (
+                match (
                     HeaderName::from_bytes(name.as_bytes()),
                     HeaderValue::from_str(v),
                 ) {
-                    v.set_sensitive(true);
-                    headers.push((n, v));
+                    (Ok(n), Ok(mut v)) => {
+                        v.set_sensitive(true);
+                        headers.push((n, v));
+                    }
+                    _ => self.problems.push(
+                        "InvalidProperty",
+                        format!("/backends/{id}: properties.credentials.header.{name}"),
+                        "is not a valid header",
+                    ),
                 }
             }
         }
@@ -515,19 +629,29 @@ impl<'a> Context<'a> {
         }
         BackendSettings {
             backend_id: Some(id.to_string()),
-            trust: Arc::new(TrustSettings {
+            tls: Arc::new(TlsSettings {
                 validate_chain: b.tls.validate_certificate_chain,
                 validate_name: b.tls.validate_certificate_name,
                 ca_roots,
                 pins: b.tls.server_certificate_thumbprints.clone(),
+                session_resumption: b.tls.session_resumption,
             }),
+            pool: PoolSettings {
+                max_idle: b.pool.max_idle_connections,
+                idle_timeout: Duration::from_secs(u64::from(b.pool.idle_timeout_seconds)),
+            },
             client_certificates,
             headers,
         }
     }
 
-    fn plan(&mut self, effective: &EffectivePolicy, default: &Arc<BackendRoute>) -> RequestPlan {
-        let mut backend = Arc::clone(default);
+    fn plan(
+        &mut self,
+        effective: &EffectivePolicy,
+        default: Option<&Arc<BackendRoute>>,
+        target: &str,
+    ) -> Option<RequestPlan> {
+        let mut backend = default.cloned();
         let mut policy_certificate = None;
         let mut policy_headers = Vec::new();
         let mut timeout = None;
@@ -546,6 +670,7 @@ impl<'a> Context<'a> {
                 } => {
                     let token = base64::engine::general_purpose::STANDARD
                         .encode(format!("{username}:{password}"));
+                    // base64 output is always a valid header value.
                     if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {token}")) {
                         v.set_sensitive(true);
                         policy_headers.push(HeaderOp {
@@ -555,7 +680,11 @@ impl<'a> Context<'a> {
                         });
                     }
                 }
-                Statement::SetHeader { .. } => policy_headers.extend(header_op(&placed.statement)),
+                Statement::SetHeader { .. } => {
+                    if let Some(op) = self.header_op(&placed.statement, target) {
+                        policy_headers.push(op);
+                    }
+                }
                 Statement::SetBackendService { target, .. } => {
                     backend = match target {
                         BackendTarget::BackendId(id) => {
@@ -566,15 +695,16 @@ impl<'a> Context<'a> {
                                 .get(id)
                                 .and_then(|b| b.value.service_url().ok())
                             {
-                                Some(url) => Arc::new(BackendRoute { url, settings }),
+                                Some(url) => Some(Arc::new(BackendRoute { url, settings })),
                                 None => backend,
                             }
                         }
+                        // Checked with the same parser in check_policy_references.
                         BackendTarget::BaseUrl(u) => match ServiceUrl::parse(u) {
-                            Ok(url) => Arc::new(BackendRoute {
+                            Ok(url) => Some(Arc::new(BackendRoute {
                                 settings: self.settings_for_url(&url),
                                 url,
-                            }),
+                            })),
                             Err(_) => backend,
                         },
                     };
@@ -587,6 +717,7 @@ impl<'a> Context<'a> {
                 Statement::Base { .. } => {}
             }
         }
+        let backend = backend?;
         let client_certificates = match policy_certificate {
             Some(c) => vec![c],
             None => backend.settings.client_certificates.clone(),
@@ -602,44 +733,64 @@ impl<'a> Context<'a> {
             })
             .collect();
         request_headers.extend(policy_headers);
-        RequestPlan {
+        Some(RequestPlan {
             backend,
             client_certificates,
             request_headers,
             response_headers: effective
                 .outbound
                 .iter()
-                .filter_map(|p| header_op(&p.statement))
+                .filter_map(|p| self.header_op(&p.statement, target))
                 .collect(),
             error_headers: effective
                 .on_error
                 .iter()
-                .filter_map(|p| header_op(&p.statement))
+                .filter_map(|p| self.header_op(&p.statement, target))
                 .collect(),
             timeout,
+        })
+    }
+}
+
+impl Context<'_> {
+    /// The header step of a `set-header` statement (`None` for other statements). A name or
+    /// value the policy core let through but `http` refuses is a problem, never a dropped step.
+    fn header_op(&mut self, statement: &Statement, target: &str) -> Option<HeaderOp> {
+        let Statement::SetHeader {
+            name,
+            action,
+            values,
+            location,
+        } = statement
+        else {
+            return None;
+        };
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            self.problems.push(
+                "PolicyInvalidAttribute",
+                format!("{target}: {location}"),
+                "the header name is not valid",
+            );
+            return None;
+        };
+        let mut parsed = Vec::with_capacity(values.len());
+        for v in values {
+            match HeaderValue::from_str(v) {
+                Ok(v) => parsed.push(v),
+                Err(_) => self.problems.push(
+                    "PolicyInvalidValue",
+                    format!("{target}: {location}"),
+                    "a header value is not valid",
+                ),
+            }
         }
+        Some(HeaderOp {
+            name,
+            action: *action,
+            values: parsed,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests;
-
-fn header_op(statement: &Statement) -> Option<HeaderOp> {
-    let Statement::SetHeader {
-        name,
-        action,
-        values,
-        ..
-    } = statement
-    else {
-        return None;
-    };
-    Some(HeaderOp {
-        name: HeaderName::from_bytes(name.as_bytes()).ok()?,
-        action: *action,
-        values: values
-            .iter()
-            .filter_map(|v| HeaderValue::from_str(v).ok())
-            .collect(),
-    })
-}

@@ -1,6 +1,11 @@
 //! Operation URL templates (`/users/{id}`, `/files/*`): parsed and checked at save time,
 //! matched on the data path without allocation.
 
+/// Why a URL template is refused, in a sentence that names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(String);
+
 /// One path segment of a template.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
@@ -33,8 +38,12 @@ impl UrlTemplate {
     /// an optional final `*` segment.
     ///
     /// # Errors
-    /// A sentence naming what is wrong.
-    pub fn parse(source: &str) -> Result<Self, String> {
+    /// [`TemplateError`]: a sentence naming what is wrong.
+    pub fn parse(source: &str) -> Result<Self, TemplateError> {
+        Self::parse_inner(source).map_err(TemplateError)
+    }
+
+    fn parse_inner(source: &str) -> Result<Self, String> {
         let shown = crate::printable(source);
         if !source.starts_with('/') {
             return Err(format!("'{shown}' must start with '/'"));
@@ -267,7 +276,7 @@ mod tests {
             ("/a/..", "'..'"),
             ("/a b", "unencoded"),
         ] {
-            let err = UrlTemplate::parse(bad).unwrap_err();
+            let err = UrlTemplate::parse(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad}: {err}");
         }
     }

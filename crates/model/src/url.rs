@@ -28,6 +28,11 @@ impl Scheme {
     }
 }
 
+/// Why a back-end URL is refused, in a sentence that names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UrlError(String);
+
 /// An absolute `http` or `https` URL without query or fragment, split into the parts the
 /// gateway needs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -48,8 +53,12 @@ impl ServiceUrl {
     /// Parses and checks a back-end URL.
     ///
     /// # Errors
-    /// A sentence saying what is wrong, for the caller to put in a detail.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// [`UrlError`]: a sentence saying what is wrong, for the caller to put in a detail.
+    pub fn parse(text: &str) -> Result<Self, UrlError> {
+        Self::parse_inner(text).map_err(UrlError)
+    }
+
+    fn parse_inner(text: &str) -> Result<Self, String> {
         let shown = crate::printable(text);
         let uri: http::Uri = text
             .parse()
@@ -74,6 +83,25 @@ impl ServiceUrl {
         let raw_host = authority.host();
         if raw_host.is_empty() {
             return Err(format!("'{shown}' has no host"));
+        }
+        // `http` parses "h:99999" and "h:abc" as a host with no usable port; refuse them
+        // rather than fall back to the default port.
+        let text = authority.as_str();
+        let port_text = match text.rfind(':') {
+            Some(i)
+                if !text.ends_with(']') && (!text.starts_with('[') || text[..i].ends_with(']')) =>
+            {
+                Some(&text[i + 1..])
+            }
+            _ => None,
+        };
+        if let Some(p) = port_text
+            && p.parse::<u16>().is_err()
+        {
+            return Err(format!(
+                "'{shown}' has an invalid port '{}'",
+                crate::printable(p)
+            ));
         }
         if uri.query().is_some() {
             return Err(format!("'{shown}' must not have a query string"));
@@ -151,6 +179,8 @@ mod tests {
         let u = ServiceUrl::parse("http://[::1]/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 80));
         assert_eq!(u.authority, "[::1]");
+        let u = ServiceUrl::parse("https://[::1]:8443/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 8443));
     }
 
     #[test]
@@ -161,11 +191,16 @@ mod tests {
             "https://user:pw@x/",
             "https://x/?q=1",
             "https://x:0/",
+            "https://x:99999/",
+            "https://x:abc/",
+            "https://x:/",
             "",
         ] {
             assert!(ServiceUrl::parse(bad).is_err(), "{bad}");
         }
-        let err = ServiceUrl::parse("https://user:secret@x/").unwrap_err();
+        let err = ServiceUrl::parse("https://user:secret@x/")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("user information"), "{err}");
     }
 

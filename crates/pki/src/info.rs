@@ -40,6 +40,9 @@ pub struct CertificateInfo {
     pub subject_alternative_names: Vec<String>,
     /// basicConstraints CA:TRUE.
     pub is_ca: bool,
+    /// The issuer name as DER (a `Name` SEQUENCE): what a TLS server's list of acceptable CAs
+    /// holds, so a client can pick the certificate the server asks for.
+    pub issuer_der: Vec<u8>,
 }
 
 /// A parsed certificate with what chain building and key matching need.
@@ -115,6 +118,7 @@ pub(crate) fn parse_certificate(der_bytes: &[u8]) -> Result<ParsedCertificate, P
         self_signed,
         subject_alternative_names,
         is_ca,
+        issuer_der: issuer_raw.clone(),
     };
     Ok(ParsedCertificate {
         der: der_bytes.to_vec(),

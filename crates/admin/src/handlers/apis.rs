@@ -1,17 +1,19 @@
 //! `/apis` and `/apis/{apiId}/operations`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
 use gatehouse_model::entity::api::{ApiProperties, OperationProperties};
 use gatehouse_model::entity::policy::PolicyScope;
-use gatehouse_model::{Detail, Kind, ModelError, validate_id};
+use gatehouse_model::{Detail, Kind, ModelError};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::find;
+use super::{find, find_operation};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{Properties, check_delete, check_put, entity, envelope, list, put_status};
+use crate::request::{
+    PathId, PathIds, Properties, check_delete, check_put, entity, envelope, list, put_status,
+};
 
 const API_TYPE: &str = "Microsoft.ApiManagement/service/apis";
 const OPERATION_TYPE: &str = "Microsoft.ApiManagement/service/apis/operations";
@@ -46,7 +48,7 @@ pub(crate) async fn list_apis(State(s): State<AppState>) -> Response {
 /// `GET /apis/{id}`
 pub(crate) async fn get_api(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     let a = find(&config.apis, Kind::Api, &id)?;
@@ -60,11 +62,10 @@ pub(crate) async fn get_api(
 /// `PUT /apis/{id}`
 pub(crate) async fn put_api(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     Properties(props): Properties,
 ) -> Result<Response, ApiError> {
-    validate_id(&id, "apiId")?;
     let api = ApiProperties::from_input(props)?;
     let mut tx = s.cp.begin().await;
     let existing = tx.config().apis.get(&id).cloned();
@@ -100,7 +101,7 @@ pub(crate) async fn put_api(
 /// `DELETE /apis/{id}`: removes the API with its operations and policies, as APIM does.
 pub(crate) async fn delete_api(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut tx = s.cp.begin().await;
@@ -132,28 +133,10 @@ pub(crate) async fn delete_api(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn operation_of<'a>(
-    config: &'a gatehouse_model::Config,
-    api: &str,
-    op: &str,
-) -> Result<&'a gatehouse_model::Stored<OperationProperties>, ApiError> {
-    find(&config.apis, Kind::Api, api)?;
-    config
-        .operations
-        .get(&(api.to_string(), op.to_string()))
-        .ok_or_else(|| {
-            ModelError::NotFound {
-                kind: "operation",
-                id: format!("{api}/{op}"),
-            }
-            .into()
-        })
-}
-
 /// `GET /apis/{apiId}/operations`
 pub(crate) async fn list_operations(
     State(s): State<AppState>,
-    Path(api): Path<String>,
+    PathId(api): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     find(&config.apis, Kind::Api, &api)?;
@@ -168,10 +151,10 @@ pub(crate) async fn list_operations(
 /// `GET /apis/{apiId}/operations/{id}`
 pub(crate) async fn get_operation(
     State(s): State<AppState>,
-    Path((api, id)): Path<(String, String)>,
+    PathIds(api, id): PathIds,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
-    let o = operation_of(&config, &api, &id)?;
+    let o = find_operation(&config, &api, &id)?;
     Ok(entity(
         StatusCode::OK,
         &s.cp.etag(o.revision),
@@ -182,11 +165,10 @@ pub(crate) async fn get_operation(
 /// `PUT /apis/{apiId}/operations/{id}`
 pub(crate) async fn put_operation(
     State(s): State<AppState>,
-    Path((api, id)): Path<(String, String)>,
+    PathIds(api, id): PathIds,
     headers: HeaderMap,
     Properties(props): Properties,
 ) -> Result<Response, ApiError> {
-    validate_id(&id, "operationId")?;
     let op = OperationProperties::from_input(props)?;
     let mut tx = s.cp.begin().await;
     find(&tx.config().apis, Kind::Api, &api)?;
@@ -196,9 +178,30 @@ pub(crate) async fn put_operation(
         &headers,
         existing.as_ref().map(|e| s.cp.etag(e.revision)).as_deref(),
     )?;
+    let normal = |t: &str| t.trim_end_matches('/').to_ascii_lowercase();
+    if let Some((other, _)) = tx.config().operations_of(&api).find(|(other, o)| {
+        *other != id
+            && o.value.method == op.method
+            && normal(&o.value.url_template) == normal(&op.url_template)
+    }) {
+        return Err(ModelError::Conflict {
+            code: "OperationExists".into(),
+            message: format!(
+                "operation '{other}' already answers {} {}; two operations cannot match the \
+                 same requests",
+                op.method, op.url_template
+            ),
+            details: vec![Detail::new(
+                "OperationExists",
+                format!("/apis/{api}/operations/{other}"),
+                "same method and URL template",
+            )],
+        }
+        .into());
+    }
     tx.put(op.to_record(&format!("{api}/{id}"), tx.revision())?);
     let config = tx.commit().await?;
-    let o = operation_of(&config, &api, &id)?;
+    let o = find_operation(&config, &api, &id)?;
     Ok(entity(
         put_status(existing.is_some()),
         &s.cp.etag(o.revision),
@@ -209,11 +212,11 @@ pub(crate) async fn put_operation(
 /// `DELETE /apis/{apiId}/operations/{id}`: removes the operation and its policy.
 pub(crate) async fn delete_operation(
     State(s): State<AppState>,
-    Path((api, id)): Path<(String, String)>,
+    PathIds(api, id): PathIds,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut tx = s.cp.begin().await;
-    let o = operation_of(tx.config(), &api, &id)?;
+    let o = find_operation(tx.config(), &api, &id)?;
     check_delete(&headers, &s.cp.etag(o.revision))?;
     let scope = PolicyScope::Operation(api.clone(), id.clone());
     if tx.config().policies.contains_key(&scope) {

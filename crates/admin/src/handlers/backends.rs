@@ -1,16 +1,18 @@
 //! `/backends`: back-end services with TLS settings and credentials.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
+use gatehouse_model::Kind;
 use gatehouse_model::entity::backend::BackendProperties;
-use gatehouse_model::{Kind, validate_id};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use super::{find, in_use};
+use super::{find, in_use, usages_response};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{Properties, check_delete, check_put, entity, envelope, list, put_status};
+use crate::request::{
+    PathId, Properties, check_delete, check_put, entity, envelope, list, put_status,
+};
 
 const BACKEND_TYPE: &str = "Microsoft.ApiManagement/service/backends";
 
@@ -36,7 +38,7 @@ pub(crate) async fn list_backends(State(s): State<AppState>) -> Response {
 /// `GET /backends/{id}`
 pub(crate) async fn get_backend(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     let b = find(&config.backends, Kind::Backend, &id)?;
@@ -50,11 +52,10 @@ pub(crate) async fn get_backend(
 /// `PUT /backends/{id}`
 pub(crate) async fn put_backend(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     Properties(props): Properties,
 ) -> Result<Response, ApiError> {
-    validate_id(&id, "backendId")?;
     let mut tx = s.cp.begin().await;
     let existing = tx.config().backends.get(&id).cloned();
     check_put(
@@ -83,7 +84,7 @@ pub(crate) async fn put_backend(
 /// `DELETE /backends/{id}`: refused with 409 while a policy names it.
 pub(crate) async fn delete_backend(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut tx = s.cp.begin().await;
@@ -101,15 +102,9 @@ pub(crate) async fn delete_backend(
 /// `GET /backends/{id}/usages`
 pub(crate) async fn backend_usages(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     find(&config.backends, Kind::Backend, &id)?;
-    Ok(list(
-        config
-            .backend_usages(&id)
-            .iter()
-            .map(|u| serde_json::to_value(u).unwrap_or(Value::Null))
-            .collect(),
-    ))
+    Ok(usages_response(config.backend_usages(&id)))
 }

@@ -1,17 +1,19 @@
 //! `/certificates` (client certificates with keys) and `/caCertificates` (trust anchors).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
-use gatehouse_model::entity::certificate::{CaCertificateRecord, CertificateRecord};
-use gatehouse_model::{Kind, Usage, validate_id};
+use gatehouse_model::Kind;
+use gatehouse_model::entity::certificate::{CaCertificateRecord, CertificateRecord, CheckedUpload};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{find, in_use};
+use super::{find, in_use, usages_response};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{Properties, check_delete, check_put, entity, envelope, list, put_status};
+use crate::request::{
+    PathId, Properties, check_delete, check_put, entity, envelope, list, put_status,
+};
 
 const CERT_TYPE: &str = "Microsoft.ApiManagement/service/certificates";
 const CA_TYPE: &str = "Gatehouse/service/caCertificates";
@@ -41,15 +43,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn usages_response(usages: Vec<Usage>) -> Response {
-    list(
-        usages
-            .iter()
-            .map(|u| serde_json::to_value(u).unwrap_or(Value::Null))
-            .collect(),
-    )
-}
-
 /// `GET /certificates`
 pub(crate) async fn list_certificates(State(s): State<AppState>) -> Response {
     let config = s.cp.config();
@@ -65,7 +58,7 @@ pub(crate) async fn list_certificates(State(s): State<AppState>) -> Response {
 /// `GET /certificates/{id}`
 pub(crate) async fn get_certificate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     let c = find(&config.certificates, Kind::Certificate, &id)?;
@@ -79,40 +72,32 @@ pub(crate) async fn get_certificate(
 /// `PUT /certificates/{id}`: upload a PKCS#12 (`data`, `password`) or PEM (`pem`) certificate.
 pub(crate) async fn put_certificate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     Properties(props): Properties,
 ) -> Result<Response, ApiError> {
-    validate_id(&id, "certificateId")?;
+    let limits = s.cp.limits().pki;
+    // Key derivation is deliberately slow: it runs off the async workers, and before the
+    // writer lock, so a large upload does not hold up other changes.
+    let upload = tokio::task::spawn_blocking(move || {
+        CheckedUpload::parse(props, &limits, OffsetDateTime::now_utc())
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
     let mut tx = s.cp.begin().await;
     let existing = tx.config().certificates.get(&id).cloned();
     check_put(
         &headers,
         existing.as_ref().map(|e| s.cp.etag(e.revision)).as_deref(),
     )?;
-    let version = existing.as_ref().map_or(1, |e| e.value.version + 1);
-    let master = s.cp.master_shared();
-    let limits = s.cp.limits().pki;
-    let cert_id = id.clone();
-    // Key derivation is deliberately slow; keep it off the async workers.
-    let record = tokio::task::spawn_blocking(move || {
-        CertificateRecord::from_upload(
-            &cert_id,
-            props,
-            version,
-            &master,
-            &limits,
-            OffsetDateTime::now_utc(),
-        )
-    })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal",
-            "upload failed",
-        )
-    })??;
+    let record = CertificateRecord::seal(
+        &upload,
+        &id,
+        tx.revision(),
+        s.cp.master(),
+        OffsetDateTime::now_utc(),
+    )?;
+    let version = record.version;
     tx.put(record.to_record(&id, tx.revision())?);
     let config = tx.commit().await?;
     let c = find(&config.certificates, Kind::Certificate, &id)?;
@@ -133,7 +118,7 @@ pub(crate) async fn put_certificate(
 /// `DELETE /certificates/{id}`: refused with 409 while anything references it.
 pub(crate) async fn delete_certificate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut tx = s.cp.begin().await;
@@ -155,7 +140,7 @@ pub(crate) async fn delete_certificate(
 /// `GET /certificates/{id}/usages`
 pub(crate) async fn certificate_usages(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     find(&config.certificates, Kind::Certificate, &id)?;
@@ -177,7 +162,7 @@ pub(crate) async fn list_ca_certificates(State(s): State<AppState>) -> Response 
 /// `GET /caCertificates/{id}`
 pub(crate) async fn get_ca_certificate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     let c = find(&config.ca_certificates, Kind::CaCertificate, &id)?;
@@ -191,11 +176,10 @@ pub(crate) async fn get_ca_certificate(
 /// `PUT /caCertificates/{id}`
 pub(crate) async fn put_ca_certificate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     Properties(props): Properties,
 ) -> Result<Response, ApiError> {
-    validate_id(&id, "caCertificateId")?;
     let record = CaCertificateRecord::from_upload(props, OffsetDateTime::now_utc())?;
     let mut tx = s.cp.begin().await;
     let existing = tx.config().ca_certificates.get(&id).cloned();
@@ -216,7 +200,7 @@ pub(crate) async fn put_ca_certificate(
 /// `DELETE /caCertificates/{id}`: refused with 409 while a back end trusts it.
 pub(crate) async fn delete_ca_certificate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut tx = s.cp.begin().await;
@@ -238,7 +222,7 @@ pub(crate) async fn delete_ca_certificate(
 /// `GET /caCertificates/{id}/usages`
 pub(crate) async fn ca_certificate_usages(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     find(&config.ca_certificates, Kind::CaCertificate, &id)?;

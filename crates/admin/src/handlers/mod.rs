@@ -7,8 +7,11 @@ pub(crate) mod policies;
 
 use std::collections::BTreeMap;
 
+use axum::response::Response;
 use gatehouse_model::config::Stored;
-use gatehouse_model::{Detail, Kind, ModelError, Usage};
+use gatehouse_model::entity::api::OperationProperties;
+use gatehouse_model::{Config, Detail, Kind, ModelError, Usage};
+use serde_json::Value;
 
 use crate::error::ApiError;
 
@@ -55,4 +58,33 @@ pub(crate) fn in_use(code: &str, what: &str, usages: &[Usage]) -> ApiError {
             .map(|u| Detail::new(code, u.id.clone(), u.description.clone()))
             .collect(),
     })
+}
+
+/// The operation `op` of API `api`, or a 404 naming which of the two is missing.
+pub(crate) fn find_operation<'a>(
+    config: &'a Config,
+    api: &str,
+    op: &str,
+) -> Result<&'a Stored<OperationProperties>, ApiError> {
+    find(&config.apis, Kind::Api, api)?;
+    config
+        .operations
+        .get(&(api.to_string(), op.to_string()))
+        .ok_or_else(|| {
+            ModelError::NotFound {
+                kind: "operation",
+                id: format!("{api}/{op}"),
+            }
+            .into()
+        })
+}
+
+/// `{"value": [usages], "count": n}`.
+pub(crate) fn usages_response(usages: Vec<Usage>) -> Response {
+    crate::request::list(
+        usages
+            .iter()
+            .map(|u| serde_json::to_value(u).unwrap_or(Value::Null))
+            .collect(),
+    )
 }

@@ -1,7 +1,7 @@
 //! Policies at global, API and operation scope, and an API's gateway credentials (which are
 //! an edit of the API policy, so the policy stays the one source of truth).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
 use gatehouse_model::Config;
 use gatehouse_model::entity::from_properties;
@@ -12,10 +12,12 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::find;
+use super::{find, find_operation};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{Properties, check_delete, check_put, entity, envelope, put_status};
+use crate::request::{
+    PathId, PathIds, Properties, check_delete, check_put, entity, envelope, put_status,
+};
 
 fn type_name(scope: &PolicyScope) -> &'static str {
     match scope {
@@ -35,25 +37,14 @@ fn check_scope(config: &Config, scope: &PolicyScope) -> Result<(), ApiError> {
     match scope {
         PolicyScope::Global => Ok(()),
         PolicyScope::Api(a) => find(&config.apis, Kind::Api, a).map(drop),
-        PolicyScope::Operation(a, o) => {
-            find(&config.apis, Kind::Api, a)?;
-            if config.operations.contains_key(&(a.clone(), o.clone())) {
-                Ok(())
-            } else {
-                Err(ModelError::NotFound {
-                    kind: "operation",
-                    id: format!("{a}/{o}"),
-                }
-                .into())
-            }
-        }
+        PolicyScope::Operation(a, o) => find_operation(config, a, o).map(drop),
     }
 }
 
 fn not_found(scope: &PolicyScope) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "PolicyNotFound",
+        "ResourceNotFound",
         format!("{} is not set", scope.describe()),
     )
 }
@@ -147,7 +138,7 @@ pub(crate) async fn delete_global(
 /// `GET /apis/{apiId}/policies/policy`
 pub(crate) async fn get_api(
     State(s): State<AppState>,
-    Path(api): Path<String>,
+    PathId(api): PathId,
 ) -> Result<Response, ApiError> {
     get_policy(s, PolicyScope::Api(api)).await
 }
@@ -155,7 +146,7 @@ pub(crate) async fn get_api(
 /// `PUT /apis/{apiId}/policies/policy`
 pub(crate) async fn put_api(
     State(s): State<AppState>,
-    Path(api): Path<String>,
+    PathId(api): PathId,
     headers: HeaderMap,
     Properties(p): Properties,
 ) -> Result<Response, ApiError> {
@@ -165,7 +156,7 @@ pub(crate) async fn put_api(
 /// `DELETE /apis/{apiId}/policies/policy`
 pub(crate) async fn delete_api(
     State(s): State<AppState>,
-    Path(api): Path<String>,
+    PathId(api): PathId,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     delete_policy(s, PolicyScope::Api(api), headers).await
@@ -174,7 +165,7 @@ pub(crate) async fn delete_api(
 /// `GET /apis/{apiId}/operations/{operationId}/policies/policy`
 pub(crate) async fn get_operation(
     State(s): State<AppState>,
-    Path((api, op)): Path<(String, String)>,
+    PathIds(api, op): PathIds,
 ) -> Result<Response, ApiError> {
     get_policy(s, PolicyScope::Operation(api, op)).await
 }
@@ -182,7 +173,7 @@ pub(crate) async fn get_operation(
 /// `PUT /apis/{apiId}/operations/{operationId}/policies/policy`
 pub(crate) async fn put_operation(
     State(s): State<AppState>,
-    Path((api, op)): Path<(String, String)>,
+    PathIds(api, op): PathIds,
     headers: HeaderMap,
     Properties(p): Properties,
 ) -> Result<Response, ApiError> {
@@ -192,7 +183,7 @@ pub(crate) async fn put_operation(
 /// `DELETE /apis/{apiId}/operations/{operationId}/policies/policy`
 pub(crate) async fn delete_operation(
     State(s): State<AppState>,
-    Path((api, op)): Path<(String, String)>,
+    PathIds(api, op): PathIds,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     delete_policy(s, PolicyScope::Operation(api, op), headers).await
@@ -245,25 +236,24 @@ fn credentials_json(api: &str, config: &Config, doc: Option<&PolicyDocument>) ->
 /// `GET /apis/{apiId}/gatewayCredentials`: read back from the API policy.
 pub(crate) async fn get_credentials(
     State(s): State<AppState>,
-    Path(api): Path<String>,
+    PathId(api): PathId,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     find(&config.apis, Kind::Api, &api)?;
     let policy = config.policies.get(&PolicyScope::Api(api.clone()));
-    let etag = s.cp.etag(policy.map_or(0, |p| p.revision));
-    let doc = policy.map(|p| &p.value.document);
-    Ok(entity(
-        StatusCode::OK,
-        &etag,
-        credentials_json(&api, &config, doc),
-    ))
+    let body = credentials_json(&api, &config, policy.map(|p| &p.value.document));
+    // The ETag is the API policy's; with no policy there is nothing to match against.
+    Ok(match policy {
+        Some(p) => entity(StatusCode::OK, &s.cp.etag(p.revision), body),
+        None => (StatusCode::OK, axum::Json(body)).into_response(),
+    })
 }
 
 /// `PUT /apis/{apiId}/gatewayCredentials`: adds, replaces or removes the API policy's single
 /// `authentication-certificate` / `authentication-basic` element, leaving the rest as it was.
 pub(crate) async fn put_credentials(
     State(s): State<AppState>,
-    Path(api): Path<String>,
+    PathId(api): PathId,
     headers: HeaderMap,
     Properties(props): Properties,
 ) -> Result<Response, ApiError> {
@@ -297,6 +287,11 @@ pub(crate) async fn put_credentials(
         }
     };
     creds.validate().map_err(|e| policy_refusal(&scope, &e))?;
+    if existing.is_none() && matches!(creds, GatewayCredentials::None) {
+        // Nothing to remove, and no reason to create a policy that says nothing.
+        let body = credentials_json(&api, tx.config(), None);
+        return Ok((StatusCode::OK, axum::Json(body)).into_response());
+    }
     let previous = existing.as_ref().map(|e| &e.value.document);
     let mut document = previous
         .cloned()

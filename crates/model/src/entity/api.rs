@@ -17,14 +17,62 @@ pub struct ApiProperties {
     /// URL suffix on the gateway: requests under `/{path}/...` belong to this API.
     /// Stored without leading or trailing slashes; empty means the gateway root.
     pub path: String,
-    /// Base URL of the back-end service.
-    pub service_url: String,
+    /// Base URL of the back-end service; may be absent when every operation's policy names
+    /// its back end with `set-backend-service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
     /// Gateway-side protocols the API answers on.
     #[serde(default = "default_protocols")]
     pub protocols: Vec<String>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// APIM's own fields, kept as sent so an APIM export round-trips; the gateway does not
+    /// act on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_required: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_key_parameter_names: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_settings: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_revision: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_revision_description: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version_description: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version_set_id: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_current: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_online: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub api_kind: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_type: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_of_service_url: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<serde_json::Value>,
+    /// See `subscription_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<serde_json::Value>,
 }
 
 fn default_protocols() -> Vec<String> {
@@ -40,8 +88,10 @@ impl ApiProperties {
         let mut api: ApiProperties = super::from_properties(properties)?;
         let mut problems = Problems::default();
         api.path = normalise_path(&api.path, &mut problems);
-        if let Err(e) = ServiceUrl::parse(&api.service_url) {
-            problems.push("InvalidProperty", "properties.serviceUrl", e);
+        if let Some(url) = &api.service_url
+            && let Err(e) = ServiceUrl::parse(url)
+        {
+            problems.push("InvalidProperty", "properties.serviceUrl", e.to_string());
         }
         if api.protocols.is_empty() {
             problems.push(
@@ -94,7 +144,7 @@ impl ApiProperties {
     /// Reads an API back from its record.
     ///
     /// # Errors
-    /// `StoreCorrupt` when the body is not an API.
+    /// an internal error when the body is not an API.
     pub fn from_record(record: &Record) -> Result<Self, ModelError> {
         decode_body(record)
     }
@@ -156,6 +206,16 @@ pub struct OperationProperties {
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// APIM's description of the template's parameters (required there for `{param}`
+    /// templates); kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_parameters: Option<serde_json::Value>,
+    /// APIM's request description; kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<serde_json::Value>,
+    /// APIM's response descriptions; kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responses: Option<serde_json::Value>,
 }
 
 impl OperationProperties {
@@ -179,7 +239,7 @@ impl OperationProperties {
             );
         }
         if let Err(e) = UrlTemplate::parse(&op.url_template) {
-            problems.push("InvalidProperty", "properties.urlTemplate", e);
+            problems.push("InvalidProperty", "properties.urlTemplate", e.to_string());
         }
         check_text(
             op.display_name.as_deref(),
@@ -214,7 +274,7 @@ impl OperationProperties {
     /// Reads an operation back from its record.
     ///
     /// # Errors
-    /// `StoreCorrupt` when the body is not an operation.
+    /// an internal error when the body is not an operation.
     pub fn from_record(record: &Record) -> Result<Self, ModelError> {
         decode_body(record)
     }
@@ -254,8 +314,14 @@ mod tests {
             targets,
             ["properties.serviceUrl", "properties.protocols[0]"]
         );
-        let err = ApiProperties::from_input(json!({"path": "x"})).unwrap_err();
-        assert!(err.to_string().contains("serviceUrl"), "{err}");
+        // APIM lets serviceUrl be absent (set-backend-service then names the back end), and
+        // an APIM export carries fields the gateway keeps but does not act on.
+        let api = ApiProperties::from_input(
+            json!({"path": "x", "subscriptionRequired": true, "apiRevision": "1", "isCurrent": true}),
+        )
+        .unwrap();
+        assert_eq!(api.service_url, None);
+        assert_eq!(api.subscription_required, Some(json!(true)));
     }
 
     #[test]

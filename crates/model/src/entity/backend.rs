@@ -33,6 +33,38 @@ pub struct BackendProperties {
     /// How the gateway checks this back end's certificate.
     #[serde(default)]
     pub tls: BackendTls,
+    /// How the gateway keeps connections to this back end.
+    #[serde(default)]
+    pub pool: BackendPool,
+}
+
+/// Connection pool settings of a back end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendPool {
+    /// Idle connections kept per origin; 0 opens a new connection for every request.
+    #[serde(default = "default_max_idle")]
+    pub max_idle_connections: u32,
+    /// Seconds an idle connection is kept before it is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u32,
+}
+
+fn default_max_idle() -> u32 {
+    256
+}
+
+fn default_idle_timeout() -> u32 {
+    90
+}
+
+impl Default for BackendPool {
+    fn default() -> Self {
+        Self {
+            max_idle_connections: default_max_idle(),
+            idle_timeout_seconds: default_idle_timeout(),
+        }
+    }
 }
 
 fn default_protocol() -> String {
@@ -77,9 +109,14 @@ pub struct BackendTls {
     /// When set, the chain must end at one of these CA certificates instead of the system roots.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca_certificate_ids: Vec<String>,
-    /// When set, the back end's leaf certificate must have one of these SHA-1 thumbprints.
+    /// When set, the back end's leaf certificate must have one of these SHA-1 thumbprints;
+    /// a matching pin is trusted without chain validation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_certificate_thumbprints: Vec<String>,
+    /// Resume TLS sessions on new connections (default true); false makes every new
+    /// connection a full handshake.
+    #[serde(default = "yes")]
+    pub session_resumption: bool,
 }
 
 fn yes() -> bool {
@@ -93,6 +130,7 @@ impl Default for BackendTls {
             validate_certificate_name: true,
             ca_certificate_ids: Vec::new(),
             server_certificate_thumbprints: Vec::new(),
+            session_resumption: true,
         }
     }
 }
@@ -155,7 +193,7 @@ impl BackendProperties {
     ///
     /// # Errors
     /// Only for a back end that was never validated.
-    pub fn service_url(&self) -> Result<ServiceUrl, String> {
+    pub fn service_url(&self) -> Result<ServiceUrl, crate::url::UrlError> {
         ServiceUrl::parse(&self.url)
     }
 
@@ -204,7 +242,7 @@ impl BackendProperties {
         let url = match ServiceUrl::parse(&self.url) {
             Ok(u) => Some(u),
             Err(e) => {
-                problems.push("InvalidProperty", "properties.url", e);
+                problems.push("InvalidProperty", "properties.url", e.to_string());
                 None
             }
         };
@@ -327,6 +365,20 @@ impl BackendProperties {
                 );
             }
         }
+        if self.pool.max_idle_connections > 100_000 {
+            problems.push(
+                "InvalidProperty",
+                "properties.pool.maxIdleConnections",
+                "must be at most 100000",
+            );
+        }
+        if !(1..=86_400).contains(&self.pool.idle_timeout_seconds) {
+            problems.push(
+                "InvalidProperty",
+                "properties.pool.idleTimeoutSeconds",
+                "must be between 1 and 86400",
+            );
+        }
         if !tls.validate_certificate_chain && !tls.ca_certificate_ids.is_empty() {
             problems.push(
                 "InvalidProperty",
@@ -339,7 +391,8 @@ impl BackendProperties {
                 || !tls.ca_certificate_ids.is_empty()
                 || !tls.server_certificate_thumbprints.is_empty()
                 || !tls.validate_certificate_chain
-                || !tls.validate_certificate_name;
+                || !tls.validate_certificate_name
+                || !tls.session_resumption;
             if url.scheme == Scheme::Http && tls_configured {
                 problems.push(
                     "InvalidProperty",
@@ -348,6 +401,15 @@ impl BackendProperties {
                 );
             }
         }
+    }
+
+    /// Whether this back end changes how traffic to its URL is secured (credentials, TLS or
+    /// pool settings other than the defaults). Deleting such a back end changes the APIs that
+    /// reach it by URL, so it is refused while they do.
+    pub fn shapes_traffic(&self) -> bool {
+        self.credentials != BackendCredentials::default()
+            || self.tls != BackendTls::default()
+            || self.pool != BackendPool::default()
     }
 
     /// A copy with every secret replaced by the mask: what responses and the record body hold.
@@ -399,7 +461,7 @@ impl BackendProperties {
     /// Reads a back end back from its record, opening its secrets.
     ///
     /// # Errors
-    /// `StoreCorrupt`, or an open failure when the master key is wrong.
+    /// an internal error, or an open failure when the master key is wrong.
     pub fn from_record(record: &Record, master: &MasterKey) -> Result<Self, ModelError> {
         let mut b: BackendProperties = decode_body(record)?;
         if let Some(sealed) = &record.sealed {

@@ -59,7 +59,8 @@ impl From<&CertificateInfo> for CertificateMetadata {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateRecord {
-    /// Counts replacements of this id; the key's seal is bound to it.
+    /// The configuration revision of the upload: grows with every replacement, never repeats;
+    /// the key's seal is bound to it.
     pub version: u64,
     /// Facts about the leaf.
     #[serde(flatten)]
@@ -112,8 +113,12 @@ struct CertificateInput {
 impl Drop for CertificateInput {
     fn drop(&mut self) {
         use zeroize::Zeroize as _;
-        if let Some(p) = &mut self.password {
-            p.zeroize();
+        // The password and the PEM hold secrets; the base64 PKCS#12 is encrypted but wiped too.
+        for text in [&mut self.password, &mut self.pem, &mut self.data]
+            .into_iter()
+            .flatten()
+        {
+            text.zeroize();
         }
     }
 }
@@ -123,17 +128,28 @@ pub fn pki_error(target: &str, error: &PkiError) -> ModelError {
     ModelError::invalid_field(error.code(), target, error.to_string())
 }
 
-impl CertificateRecord {
-    /// Parses and checks an upload and seals its key for `version` of certificate `id`.
+/// A checked upload, not yet sealed: parsing is the slow part (key derivation), so it runs
+/// before the writer lock is taken; sealing runs under it, bound to the commit's revision.
+pub struct CheckedUpload {
+    certificate: gatehouse_pki::ClientCertificate,
+}
+
+impl fmt::Debug for CheckedUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckedUpload")
+            .field("thumbprint", &self.certificate.info.thumbprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckedUpload {
+    /// Parses and checks the `properties` of a `PUT /certificates/{id}`.
     ///
     /// # Errors
     /// One 400 per way the upload can be wrong, with the PKI layer's code (`PasswordIncorrect`,
     /// `NotPkcs12`, `KeyMismatch`, `CertificateExpired`, ...).
-    pub fn from_upload(
-        id: &str,
+    pub fn parse(
         properties: serde_json::Value,
-        version: u64,
-        master: &MasterKey,
         limits: &Limits,
         now: OffsetDateTime,
     ) -> Result<Self, ModelError> {
@@ -146,7 +162,7 @@ impl CertificateRecord {
             ));
         }
         let password = input.password.as_deref();
-        let parsed = match (&input.data, &input.pem) {
+        let certificate = match (&input.data, &input.pem) {
             (Some(_), Some(_)) => {
                 return Err(ModelError::invalid_field(
                     "InvalidProperty",
@@ -162,7 +178,7 @@ impl CertificateRecord {
                 ));
             }
             (Some(data), None) => {
-                let der = decode_base64(data, "properties.data")?;
+                let der = Zeroizing::new(decode_pkcs12_base64(data, limits)?);
                 gatehouse_pki::parse_pkcs12(&der, password, limits)
                     .map_err(|e| pki_error("properties.data", &e))?
             }
@@ -170,11 +186,30 @@ impl CertificateRecord {
                 .map_err(|e| pki_error("properties.pem", &e))?,
         };
         if !input.allow_expired {
-            gatehouse_pki::check_validity(&parsed.info, now)
+            gatehouse_pki::check_validity(&certificate.info, now)
                 .map_err(|e| pki_error("properties", &e))?;
         }
         // Proves now, not on the first request, that the gateway can sign with this key.
-        gatehouse_pki::signing_key(&parsed.key).map_err(|e| pki_error("properties", &e))?;
+        gatehouse_pki::signing_key(&certificate.key).map_err(|e| pki_error("properties", &e))?;
+        Ok(Self { certificate })
+    }
+}
+
+impl CertificateRecord {
+    /// Seals a checked upload as certificate `id` written at configuration `revision`. The
+    /// revision is the certificate's version: it never repeats, even after a delete and a new
+    /// upload under the same id, so an old sealed key can never open as the current one.
+    ///
+    /// # Errors
+    /// An internal error when sealing fails.
+    pub fn seal(
+        upload: &CheckedUpload,
+        id: &str,
+        revision: u64,
+        master: &MasterKey,
+        now: OffsetDateTime,
+    ) -> Result<Self, ModelError> {
+        let parsed = &upload.certificate;
         let (format, encryption, legacy) = match &parsed.source {
             SourceFormat::Pkcs12 { encryption } => (
                 "pkcs12",
@@ -184,10 +219,10 @@ impl CertificateRecord {
             SourceFormat::Pem { .. } => ("pem", None, false),
         };
         let sealed_key = master
-            .seal(&parsed.key, &seal_context(Kind::Certificate, id, version))
-            .map_err(|e| ModelError::invalid(e.code(), e.to_string()))?;
+            .seal(&parsed.key, &seal_context(Kind::Certificate, id, revision))
+            .map_err(|e| ModelError::internal(e.to_string()))?;
         Ok(Self {
-            version,
+            version: revision,
             metadata: CertificateMetadata::from(&parsed.info),
             format: format.to_string(),
             encryption,
@@ -226,14 +261,14 @@ impl CertificateRecord {
     /// Reads a certificate back from its record (the key stays sealed).
     ///
     /// # Errors
-    /// `StoreCorrupt` when the row is not a certificate or has no key.
+    /// an internal error when the row is not a certificate or has no key.
     pub fn from_record(record: &Record) -> Result<Self, ModelError> {
         let mut cert: CertificateRecord = decode_body(record)?;
         cert.sealed_key = record.sealed.clone().ok_or_else(|| {
-            ModelError::invalid(
-                "StoreCorrupt",
-                format!("certificate {}: the stored row has no key", record.key),
-            )
+            ModelError::internal(format!(
+                "certificate {}: the stored row has no key",
+                record.key
+            ))
         })?;
         Ok(cert)
     }
@@ -310,7 +345,7 @@ impl CaCertificateRecord {
     /// Reads a CA certificate back from its record.
     ///
     /// # Errors
-    /// `StoreCorrupt` when the row is not a CA certificate.
+    /// an internal error when the row is not a CA certificate.
     pub fn from_record(record: &Record) -> Result<Self, ModelError> {
         decode_body(record)
     }
@@ -319,18 +354,20 @@ impl CaCertificateRecord {
 /// Decodes base64 as people paste it: standard alphabet, line breaks and spaces ignored.
 fn decode_base64(text: &str, target: &str) -> Result<Vec<u8>, ModelError> {
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    STANDARD.decode(compact.as_bytes()).map_err(|_| {
-        let hint = if text.trim_start().starts_with("-----BEGIN") {
-            " (this looks like PEM: send it in properties.pem)"
-        } else {
-            ""
-        };
-        ModelError::invalid_field(
-            "InvalidBase64",
-            target,
-            format!("is not valid base64{hint}"),
-        )
-    })
+    STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| ModelError::invalid_field("InvalidBase64", target, "is not valid base64"))
+}
+
+/// Decodes `properties.data`; PEM text sent there gets the PKI layer's `NotPkcs12` answer
+/// (send it in `pem`), the same as base64 of PEM does.
+fn decode_pkcs12_base64(text: &str, limits: &Limits) -> Result<Vec<u8>, ModelError> {
+    if text.trim_start().starts_with("-----BEGIN") {
+        return gatehouse_pki::parse_pkcs12(text.as_bytes(), None, limits)
+            .map(|_| Vec::new())
+            .map_err(|e| pki_error("properties.data", &e));
+    }
+    decode_base64(text, "properties.data")
 }
 
 mod der_list {

@@ -84,13 +84,13 @@ pub(crate) fn seal_json<T: serde::Serialize>(
     version: u64,
     secrets: &T,
 ) -> Result<Vec<u8>, ModelError> {
-    let plain =
-        zeroize::Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| {
-            ModelError::invalid("SealFailed", format!("cannot encode secrets: {e}"))
-        })?);
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_vec(secrets)
+            .map_err(|e| ModelError::internal(format!("cannot encode secrets: {e}")))?,
+    );
     master
         .seal(&plain, &seal_context(kind, key, version))
-        .map_err(|e| ModelError::invalid(e.code(), e.to_string()))
+        .map_err(|e| ModelError::internal(e.to_string()))
 }
 
 /// Opens secrets sealed by [`seal_json`].
@@ -106,12 +106,12 @@ pub(crate) fn open_json<T: DeserializeOwned>(
 ) -> Result<T, ModelError> {
     let plain = master
         .open(sealed, &seal_context(kind, key, version))
-        .map_err(|e| ModelError::invalid(e.code(), format!("{} {key}: {e}", kind.noun())))?;
+        .map_err(|e| ModelError::internal(format!("{} {key}: {e}", kind.noun())))?;
     serde_json::from_slice(&plain).map_err(|e| {
-        ModelError::invalid(
-            "StoreCorrupt",
-            format!("{} {key}: sealed secrets are not valid: {e}", kind.noun()),
-        )
+        ModelError::internal(format!(
+            "{} {key}: sealed secrets are not valid: {e}",
+            kind.noun()
+        ))
     })
 }
 
@@ -139,38 +139,33 @@ pub fn from_properties<T: DeserializeOwned>(value: serde_json::Value) -> Result<
 /// Decodes a record body written by this crate.
 pub(crate) fn decode_body<T: DeserializeOwned>(record: &Record) -> Result<T, ModelError> {
     serde_json::from_str(&record.body).map_err(|e| {
-        ModelError::invalid(
-            "StoreCorrupt",
-            format!(
-                "{} {}: stored body is not valid: {e}",
-                record.kind.noun(),
-                record.key
-            ),
-        )
+        ModelError::internal(format!(
+            "{} {}: stored body is not valid: {e}",
+            record.kind.noun(),
+            record.key
+        ))
     })
 }
 
 /// Encodes a record body.
 pub(crate) fn encode_body<T: serde::Serialize>(value: &T) -> Result<String, ModelError> {
     serde_json::to_string(value)
-        .map_err(|e| ModelError::invalid("EncodeFailed", format!("cannot encode entity: {e}")))
+        .map_err(|e| ModelError::internal(format!("cannot encode entity: {e}")))
 }
 
-/// Removes the quoted value from serde messages such as `invalid type: string "x", expected a
-/// boolean`, because the value could be a password typed into the wrong field.
+/// Removes the offending value from serde messages (`invalid type: string "x", expected a
+/// boolean` becomes `invalid type, expected a boolean`): the value could be a password typed
+/// into the wrong field. Field and variant names are kept; they are the caller's schema.
 fn without_quoted_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(pos) = rest.find("string \"") {
-        out.push_str(&rest[..pos + "string".len()]);
-        let after = &rest[pos + "string \"".len()..];
-        rest = match after.find("\", ") {
-            Some(end) => &after[end + 1..],
-            None => after.rfind('"').map_or("", |end| &after[end + 1..]),
-        };
+    for prefix in ["invalid type", "invalid value", "invalid length"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return match rest.rfind(", expected") {
+                Some(i) => format!("{prefix}{}", &rest[i..]),
+                None => prefix.to_string(),
+            };
+        }
     }
-    out.push_str(rest);
-    out
+    message.to_string()
 }
 
 /// Checks a display string: optional, bounded, no control characters.
@@ -235,7 +230,15 @@ mod tests {
     fn quoted_values_are_removed() {
         assert_eq!(
             without_quoted_values("invalid type: string \"p@ss\", expected a boolean"),
-            "invalid type: string, expected a boolean"
+            "invalid type, expected a boolean"
+        );
+        assert_eq!(
+            without_quoted_values("invalid type: integer `12345678`, expected a string"),
+            "invalid type, expected a string"
+        );
+        assert_eq!(
+            without_quoted_values("invalid value: string \"a\", expected b\", expected x"),
+            "invalid value, expected x"
         );
         assert_eq!(without_quoted_values("no quotes"), "no quotes");
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use gatehouse_pki::MasterKey;
-use gatehouse_policy::{Limits, PolicyDocument, PolicyError, Scope};
+use gatehouse_policy::{Limits, PolicyDocument, PolicyError, Scope, Section, Statement};
 use serde::{Deserialize, Serialize};
 
 use super::{Record, decode_body, encode_body, open_json, seal_json};
@@ -103,6 +103,42 @@ fn default_format() -> String {
     "rawxml".into()
 }
 
+/// Refuses a second `authentication-certificate` or `authentication-basic` in a section: with
+/// two, which one the back end gets would depend on an order nobody reads, and the gateway
+/// credentials view could show one while the gateway used the other.
+fn single_credentials(scope: &PolicyScope, document: &PolicyDocument) -> Result<(), ModelError> {
+    let mut details = Vec::new();
+    for section in Section::ALL {
+        let mut seen = [false; 2];
+        for statement in document.statements(section) {
+            let slot = match &statement {
+                Statement::AuthenticationCertificate { .. } => 0,
+                Statement::AuthenticationBasic { .. } => 1,
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                details.push(Detail::new(
+                    "PolicyDuplicateElement",
+                    statement.location().to_string(),
+                    format!(
+                        "<{}> appears a second time in <{}>; keep one",
+                        statement.element_name(),
+                        section.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    if details.is_empty() {
+        return Ok(());
+    }
+    Err(ModelError::Invalid {
+        code: "PolicyDuplicateElement".into(),
+        message: format!("{} is not valid: {}", scope.describe(), details[0].message),
+        details,
+    })
+}
+
 /// Turns the policy crate's located problems into error details.
 pub fn policy_details(errors: &[PolicyError]) -> Vec<Detail> {
     errors
@@ -162,6 +198,7 @@ impl PolicyRecord {
         document
             .restore_masked_secrets(previous.map(|p| &p.document))
             .map_err(|e| policy_refusal(scope, &e))?;
+        single_credentials(scope, &document)?;
         Ok(Self { document })
     }
 
@@ -202,7 +239,7 @@ impl PolicyRecord {
     /// Reads a policy back from its record, filling its passwords in.
     ///
     /// # Errors
-    /// `StoreCorrupt` when the stored document no longer parses; open failures.
+    /// an internal error when the stored document no longer parses; open failures.
     pub fn from_record(record: &Record, master: &MasterKey) -> Result<Self, ModelError> {
         let contract: PolicyContract = decode_body(record)?;
         // Stored documents passed validation when written; parse them with generous limits
@@ -212,14 +249,11 @@ impl PolicyRecord {
             ..Limits::default()
         };
         let corrupt = |e: &[PolicyError]| {
-            ModelError::invalid(
-                "StoreCorrupt",
-                format!(
-                    "policy {}: stored document does not parse: {}",
-                    record.key,
-                    e.first().map(|e| e.message.as_str()).unwrap_or("")
-                ),
-            )
+            ModelError::internal(format!(
+                "policy {}: stored document does not parse: {}",
+                record.key,
+                e.first().map(|e| e.message.as_str()).unwrap_or("")
+            ))
         };
         let mut document =
             PolicyDocument::parse(&contract.value, &limits).map_err(|e| corrupt(&e))?;

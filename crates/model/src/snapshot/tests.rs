@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::entity::api::{ApiProperties, OperationProperties};
-use crate::entity::certificate::CertificateRecord;
+use crate::entity::certificate::{CertificateRecord, CheckedUpload};
 use crate::entity::policy::{PolicyRecord, PolicyScope};
 use crate::{Change, Config};
 
@@ -46,12 +46,17 @@ impl Builder {
     }
 
     fn cert(&mut self, id: &str, version: u64) -> &mut Self {
-        let rec = CertificateRecord::from_upload(
-            id,
+        let upload = CheckedUpload::parse(
             json!({"pem": pem(id)}),
+            &gatehouse_pki::Limits::default(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let rec = CertificateRecord::seal(
+            &upload,
+            id,
             version,
             &self.master,
-            &gatehouse_pki::Limits::default(),
             time::OffsetDateTime::now_utc(),
         )
         .unwrap();
@@ -144,7 +149,7 @@ fn plans_resolve_certificates_backends_and_header_order() {
     assert_eq!(get.client_certificates[0].id, "policy-cert");
     assert_eq!(get.backend.url.base_path, "/api/orders");
     assert_eq!(get.backend.settings.backend_id.as_deref(), Some("svc"));
-    assert!(!get.backend.settings.trust.validate_name);
+    assert!(!get.backend.settings.tls.validate_name);
     assert_eq!(
         header_names(&get.request_headers),
         ["x-key=[Sensitive]", "x-global=[\"g\"]", "x-api=[\"a\"]"]
@@ -172,7 +177,7 @@ fn set_backend_service_switches_url_and_settings() {
     let plan = &snap.apis[0].operations[0].plan;
     assert_eq!(plan.backend.url.authority, "alt.internal:9443");
     assert_eq!(plan.backend.url.base_path, "/v2");
-    assert!(!plan.backend.settings.trust.validate_chain);
+    assert!(!plan.backend.settings.tls.validate_chain);
     assert_eq!(plan.timeout, Some(Duration::from_secs(7)));
 }
 
@@ -251,4 +256,106 @@ fn the_cell_publishes_new_snapshots() {
     assert_eq!(cell.load().revision, 5);
     assert!(changes.has_changed().unwrap());
     assert_eq!(*changes.borrow_and_update(), 5);
+
+    // A hook sees the current snapshot at once, then every publish before it returns.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    cell.on_publish(Box::new(move |s| log.lock().unwrap().push(s.revision)));
+    cell.publish(Snapshot {
+        revision: 6,
+        ..Snapshot::default()
+    });
+    assert_eq!(*seen.lock().unwrap(), [5, 6]);
+}
+
+#[test]
+fn basic_credentials_survive_masking_sealing_and_reload_into_the_plan() {
+    use base64::Engine as _;
+    let mut b = Builder::new();
+    b.api("a", "a", "https://x.internal")
+        .op("a", "o", "GET", "/");
+    let scope = PolicyScope::Api("a".into());
+    b.policy(
+        scope.clone(),
+        r#"<policies><inbound><authentication-basic username="svc" password="real-Pass-1" /></inbound></policies>"#,
+    );
+    let stored = Arc::clone(&b.config.policies[&scope].value);
+    let record = stored.to_record(&scope, 50, &b.master).unwrap();
+    assert!(!record.body.contains("real-Pass-1"), "{}", record.body);
+    let sealed = record.sealed.as_ref().unwrap();
+    assert!(!sealed.windows(11).any(|w| w == b"real-Pass-1"));
+
+    // What a client GETs shows the mask; sending it back keeps the real password.
+    let masked = stored.contract().value;
+    assert!(masked.contains(r#"password="******""#), "{masked}");
+    let again = PolicyRecord::from_input(
+        &scope,
+        json!({"value": masked}),
+        Some(&stored),
+        &gatehouse_policy::Limits::default(),
+    )
+    .unwrap();
+    let next = b.config.revision + 1;
+    // Applied through its record: the same decoding a restart does.
+    b.put(again.to_record(&scope, next, &b.master).unwrap());
+
+    let snap = b.compile().unwrap();
+    let plan = &snap.apis[0].operations[0].plan;
+    let auth = plan
+        .request_headers
+        .iter()
+        .find(|h| h.name == http::header::AUTHORIZATION)
+        .expect("an Authorization step");
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("svc:real-Pass-1")
+    );
+    assert_eq!(auth.values[0], expected.as_str());
+    assert!(auth.values[0].is_sensitive());
+}
+
+#[test]
+fn a_second_credential_in_a_section_is_refused() {
+    let err = PolicyRecord::from_input(
+        &PolicyScope::Api("a".into()),
+        json!({"value": r#"<policies><inbound><authentication-certificate certificate-id="a" /><authentication-certificate certificate-id="b" /></inbound></policies>"#}),
+        None,
+        &gatehouse_policy::Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "PolicyDuplicateElement");
+    assert!(
+        err.details()[0]
+            .target
+            .contains("authentication-certificate[2]"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_api_without_service_url_needs_set_backend_service() {
+    let mut b = Builder::new();
+    let api = ApiProperties::from_input(json!({"path": "n"})).unwrap();
+    let r = api.to_record("n", b.config.revision + 1).unwrap();
+    b.put(r).op("n", "o", "GET", "/");
+    let err = b.compile().unwrap_err();
+    assert_eq!(err.code(), "NoBackend");
+    b.policy(
+        PolicyScope::Api("n".into()),
+        r#"<policies><inbound><set-backend-service base-url="https://svc.internal/v1" /></inbound></policies>"#,
+    );
+    let snap = b.compile().unwrap();
+    assert_eq!(snap.apis[0].operations[0].plan.backend.url.base_path, "/v1");
+    // base-url goes through the service-URL parser: a bad port is a 400, not a fallback.
+    b.policy(
+        PolicyScope::Api("n".into()),
+        r#"<policies><inbound><set-backend-service base-url="https://svc.internal:99999/" /></inbound></policies>"#,
+    );
+    let err = b.compile().unwrap_err();
+    assert!(
+        err.details()
+            .iter()
+            .any(|d| d.code == "PolicyInvalidAttribute"),
+        "{err:?}"
+    );
 }

@@ -537,6 +537,11 @@ impl<'a> Builder<'a> {
 
 /// A short, single-line excerpt of raw markup for messages.
 fn snippet(raw: &str) -> String {
+    // A malformed tag may hold a password: show nothing from its attribute on.
+    let raw = match raw.to_ascii_lowercase().find("password") {
+        Some(i) => &raw[..i],
+        None => raw,
+    };
     let one_line: String = raw
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

@@ -395,3 +395,17 @@ fn hostile_nesting_and_huge_values_are_refused_quickly() {
     );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn malformed_tags_never_echo_a_password() {
+    // An element name that is not an XML name makes the parser quote the tag.
+    let xml = r#"<policies><inbound><-basic username="u" password="Hunter2-secret" /></inbound></policies>"#;
+    let errors = crate::PolicyDocument::parse(xml, &crate::Limits::default()).unwrap_err();
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("does not start with a valid element name"),
+        "{text}"
+    );
+    assert!(text.contains("-basic"), "{text}");
+    assert!(!text.contains("Hunter2"), "{text}");
+}
