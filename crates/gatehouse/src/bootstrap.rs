@@ -22,12 +22,14 @@ const TOKEN_HASH_META: &str = "adminTokenHash";
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = &args.data_dir;
     create_private_dir(data_dir)?;
-    let master = Arc::new(master_key(&args)?);
+    let _lock = lock_data_dir(data_dir)?;
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&data_dir.join("gatehouse.db"))
             .await
             .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
     );
+    let sealed_before = store.meta("masterKeyCheck").await?.is_some();
+    let master = Arc::new(master_key(&args, sealed_before)?);
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
         pki: gatehouse_pki::Limits {
@@ -39,38 +41,73 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cp = Arc::new(ControlPlane::open(Arc::clone(&store), master, limits).await?);
     let auth = Arc::new(admin_auth(store.as_ref(), data_dir).await?);
 
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let grace = Duration::from_secs(args.shutdown_grace);
+    let gateway = Arc::new(gatehouse_proxy::Gateway::new(
+        gatehouse_proxy::Options {
+            backend_timeout: Duration::from_secs(args.backend_timeout),
+            connect_timeout: Duration::from_secs(args.connect_timeout),
+            roots: gatehouse_proxy::SystemRoots::load(&provider),
+            shutdown_grace: grace,
+        },
+        provider,
+    ));
+    gateway.attach(&cp.snapshots());
+
     let admin = tokio::net::TcpListener::bind(args.admin_listen)
         .await
         .with_context(|| format!("cannot listen on {} (--admin-listen)", args.admin_listen))?;
-    let admin_addr = admin.local_addr()?;
-    tracing::info!(addr = %admin_addr, "admin listener bound");
-    tracing::info!(
-        addr = %args.gateway_listen,
-        "gateway listener is not served yet: the data plane is not part of this build"
-    );
+    tracing::info!(addr = %admin.local_addr()?, "admin listener bound");
+    let gateway_listener = tokio::net::TcpListener::bind(args.gateway_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (--gateway-listen)",
+                args.gateway_listen
+            )
+        })?;
+    tracing::info!(addr = %gateway_listener.local_addr()?, "gateway listener bound");
 
-    let app = gatehouse_admin::router(AppState { cp, auth });
+    let metrics = gateway.metrics();
+    let snapshots = cp.snapshots();
+    let app = gatehouse_admin::router(AppState {
+        cp,
+        auth,
+        metrics: Some(Arc::new(move || metrics.render(&snapshots.load()))),
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(async move {
-        let mut stop = stop_rx;
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let admin_stop = stopped(stop_rx.clone());
+    let mut admin_task = tokio::spawn(async move {
         axum::serve(admin, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
+            .with_graceful_shutdown(admin_stop)
             .await
     });
+    let gateway_stop = stopped(stop_rx);
+    let serving = Arc::clone(&gateway);
+    let mut gateway_task =
+        tokio::spawn(async move { serving.serve(gateway_listener, gateway_stop).await });
 
     tokio::select! {
         signal = shutdown_signal() => {
             tracing::info!(signal, "shutting down: no new connections, finishing requests");
             let _ = stop_tx.send(true);
-            match tokio::time::timeout(Duration::from_secs(args.shutdown_grace), &mut server).await {
+            let both = async {
+                let _ = (&mut gateway_task).await;
+                (&mut admin_task).await
+            };
+            match tokio::time::timeout(grace + Duration::from_secs(1), both).await {
                 Ok(joined) => joined.context("admin server task failed")??,
                 Err(_) => tracing::warn!(grace = args.shutdown_grace, "grace period over; closing"),
             }
         }
-        joined = &mut server => {
+        joined = &mut admin_task => {
             joined.context("admin server task failed")??;
+        }
+        joined = &mut gateway_task => {
+            joined.context("gateway task failed")?;
         }
     }
     tracing::info!("stopped");
@@ -119,9 +156,33 @@ fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Holds an exclusive lock on the data directory for the life of the process: two servers on
+/// one SQLite file would each believe their in-memory configuration is current.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<fs::File> {
+    let path = dir.join(".lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => bail!(
+            "another gatehouse is already serving {}; stop it first, or use another --data-dir",
+            dir.display()
+        ),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// The master key: `GATEHOUSE_MASTER_KEY`, else `--master-key-file`, else a key file created in
-/// the data directory on first start.
-fn master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
+/// the data directory on first start. A data directory that already holds sealed data never
+/// gets a new key: that would only put a useless file where the real one must be restored.
+fn master_key(args: &ServeArgs, sealed_before: bool) -> anyhow::Result<MasterKey> {
     if let Ok(text) = std::env::var("GATEHOUSE_MASTER_KEY") {
         let text = Zeroizing::new(text);
         return MasterKey::from_base64(&text)
@@ -133,6 +194,13 @@ fn master_key(args: &ServeArgs) -> anyhow::Result<MasterKey> {
     let path = args.data_dir.join("master.key");
     if path.exists() {
         return read_key_file(&path);
+    }
+    if sealed_before {
+        bail!(
+            "{} is missing, but this data directory was sealed with a master key: restore the \
+             key file, or give the key with GATEHOUSE_MASTER_KEY or --master-key-file",
+            path.display()
+        );
     }
     let key = MasterKey::generate().context("cannot generate a master key")?;
     write_private_file(&path, key.to_base64().as_bytes())?;
@@ -174,7 +242,7 @@ async fn admin_auth(store: &dyn Store, data_dir: &Path) -> anyhow::Result<AdminA
         return Ok(AdminAuth::from_token(token.trim()));
     }
     if let Some(hash) = store.meta(TOKEN_HASH_META).await? {
-        return AdminAuth::from_hash(&hash).map_err(anyhow::Error::msg);
+        return Ok(AdminAuth::from_hash(&hash)?);
     }
     let mut bytes = Zeroizing::new([0u8; 32]);
     aws_lc_rs::rand::fill(bytes.as_mut()).map_err(|_| anyhow::anyhow!("no randomness"))?;
@@ -197,7 +265,7 @@ async fn admin_auth(store: &dyn Store, data_dir: &Path) -> anyhow::Result<AdminA
     if stored != hash_token(&token) {
         // Another node sharing the store initialised the token first; use its hash.
         let _ = fs::remove_file(&path);
-        return AdminAuth::from_hash(&stored).map_err(anyhow::Error::msg);
+        return Ok(AdminAuth::from_hash(&stored)?);
     }
     tracing::info!(path = %path.display(), "generated the admin token and wrote it to this file");
     Ok(AdminAuth::from_token(&token))

@@ -58,6 +58,18 @@ pub(crate) struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM or SIGINT.
     #[arg(long, default_value_t = 30)]
     pub(crate) shutdown_grace: u64,
+
+    /// Seconds a back end may take to answer before the caller gets 504 (APIM's default).
+    #[arg(long, default_value_t = 300)]
+    pub(crate) backend_timeout: u64,
+
+    /// Seconds a back-end TCP connect plus TLS handshake may take.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) connect_timeout: u64,
+
+    /// Worker threads of the async runtime (default: one per core).
+    #[arg(long, env = "GATEHOUSE_WORKER_THREADS")]
+    pub(crate) worker_threads: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -65,10 +77,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             logging::init(args.log_format);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = args.worker_threads {
+                builder.worker_threads(n.max(1));
+            }
+            let runtime = match builder.enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!("cannot start the async runtime: {e}");

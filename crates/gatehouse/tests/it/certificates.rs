@@ -9,7 +9,13 @@ use crate::support::store_bytes;
 const PASSWORD: &str = "Pfx-Passw0rd!";
 
 /// One upload kind of the acceptance list, checked against `openssl x509`.
-async fn round_trip(name: &str, body: Value, pki: &Pki, cert: &std::path::Path, subject: &str) {
+async fn round_trip(
+    name: &str,
+    body: Value,
+    pki: &Pki,
+    cert: &std::path::Path,
+    subject: &str,
+) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options::new(dir.path()));
     let api = server.api();
@@ -39,6 +45,7 @@ async fn round_trip(name: &str, body: Value, pki: &Pki, cert: &std::path::Path, 
     let got = api.get(&format!("/certificates/{name}")).await.expect(200);
     assert_eq!(got.etag(), created.etag());
     assert_eq!(got.json()["id"], json!(format!("/certificates/{name}")));
+    props
 }
 
 #[tokio::test]
@@ -59,22 +66,45 @@ async fn pkcs12_round_trips_match_openssl() {
     .await;
 
     let legacy = pki.pfx(&ec, PASSWORD, true);
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(Options::new(dir.path()));
-    let reply = server
-        .api()
-        .put(
-            "/certificates/legacy-ec",
-            &json!({"properties": {"data": b64(&legacy), "password": PASSWORD}}),
-        )
-        .await
-        .expect(201);
-    let props = reply.json()["properties"].clone();
+    let props = round_trip(
+        "legacy-ec",
+        json!({"data": b64(&legacy), "password": PASSWORD}),
+        &pki,
+        &ec.cert,
+        "CN=gatehouse-ec, O=Bars",
+    )
+    .await;
     assert_eq!(props["legacyEncryption"], json!(true));
     assert_eq!(props["keyAlgorithm"], json!("ECDSA P-256"));
-    assert_eq!(props["thumbprint"], json!(pki.thumbprint(&ec.cert)));
     assert_eq!(props["selfSigned"], json!(true));
-    drop(server);
+    let props = round_trip(
+        "modern-ec",
+        json!({"data": b64(&pki.pfx(&ec, PASSWORD, false)), "password": PASSWORD}),
+        &pki,
+        &ec.cert,
+        "CN=gatehouse-ec, O=Bars",
+    )
+    .await;
+    assert_eq!(props["legacyEncryption"], json!(false));
+
+    // An empty password opens a file exported with an empty password, sent absent or empty.
+    let empty = pki.pfx(&ec, "", false);
+    round_trip(
+        "empty-absent",
+        json!({"data": b64(&empty)}),
+        &pki,
+        &ec.cert,
+        "CN=gatehouse-ec, O=Bars",
+    )
+    .await;
+    round_trip(
+        "empty-given",
+        json!({"data": b64(&empty), "password": ""}),
+        &pki,
+        &ec.cert,
+        "CN=gatehouse-ec, O=Bars",
+    )
+    .await;
 
     let signed_pfx = pki.pfx(&signed, PASSWORD, false);
     round_trip(
@@ -123,7 +153,7 @@ async fn replacing_a_certificate_bumps_its_version() {
     let api = server.api();
     let body = |f: &crate::support::pki::CertFiles| json!({"properties": {"data": b64(&pki.pfx(f, PASSWORD, false)), "password": PASSWORD}});
     let first = api.put("/certificates/c", &body(&a)).await.expect(201);
-    assert_eq!(first.json()["properties"]["version"], json!(1));
+    let v1 = first.json()["properties"]["version"].as_u64().unwrap();
     // A stale ETag refuses the replacement; the current one allows it.
     api.put_with("/certificates/c", &body(&b), &[("if-match", "\"stale-1\"")])
         .await
@@ -132,7 +162,7 @@ async fn replacing_a_certificate_bumps_its_version() {
         .put_with("/certificates/c", &body(&b), &[("if-match", &first.etag())])
         .await
         .expect(200);
-    assert_eq!(second.json()["properties"]["version"], json!(2));
+    assert!(second.json()["properties"]["version"].as_u64().unwrap() > v1);
     assert_eq!(second.json()["properties"]["subject"], json!("CN=second"));
     assert_ne!(second.etag(), first.etag());
 }
@@ -167,6 +197,57 @@ async fn every_bad_upload_is_refused_and_changes_nothing() {
     };
     let (expired_cert, expired_key) = rcgen_pem("expired", -30, -1);
     let (future_cert, future_key) = rcgen_pem("future", 10, 40);
+    let slow = {
+        let (cert, key) = (
+            good.cert.to_string_lossy().into_owned(),
+            good.key.to_string_lossy().into_owned(),
+        );
+        crate::support::pki::openssl(
+            pki.path(),
+            &[
+                "pkcs12",
+                "-export",
+                "-in",
+                &cert,
+                "-inkey",
+                &key,
+                "-passout",
+                &format!("pass:{PASSWORD}"),
+                "-iter",
+                "2000000",
+                "-out",
+                "slow.pfx",
+            ],
+        );
+        pki.read("slow.pfx")
+    };
+    let ed448 = {
+        crate::support::pki::openssl(
+            pki.path(),
+            &["genpkey", "-algorithm", "ED448", "-out", "ed448.key"],
+        );
+        crate::support::pki::openssl(
+            pki.path(),
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "ed448.key",
+                "-subj",
+                "/CN=ed448",
+                "-days",
+                "30",
+                "-out",
+                "ed448.crt",
+            ],
+        );
+        format!(
+            "{}{}",
+            String::from_utf8(pki.read("ed448.crt")).unwrap(),
+            String::from_utf8(pki.read("ed448.key")).unwrap()
+        )
+    };
     let mut damaged = pfx.clone();
     let mid = damaged.len() / 2;
     damaged[mid] ^= 0x5a;
@@ -262,6 +343,24 @@ async fn every_bad_upload_is_refused_and_changes_nothing() {
             413,
             "RequestTooLarge",
         ),
+        (
+            "PEM text as data",
+            json!({"data": cert_pem, "password": PASSWORD}),
+            400,
+            "NotPkcs12",
+        ),
+        (
+            "hostile iteration count",
+            json!({"data": b64(&slow), "password": PASSWORD}),
+            400,
+            "ExcessiveIterations",
+        ),
+        (
+            "unsupported key type",
+            json!({"pem": ed448}),
+            400,
+            "UnsupportedKeyType",
+        ),
     ];
 
     let dir = tempfile::tempdir().unwrap();
@@ -274,31 +373,58 @@ async fn every_bad_upload_is_refused_and_changes_nothing() {
     )
     .await
     .expect(201);
+    let existing = api.get("/certificates/existing").await.json();
     let before = store_bytes(dir.path());
     for (what, props, status, code) in &cases {
-        let reply = api
-            .put("/certificates/new-cert", &json!({"properties": props}))
-            .await;
-        assert_eq!(reply.status.as_u16(), *status, "{what}: {}", reply.text());
-        if code.is_empty() {
-            // A flipped byte lands in a MAC, a ciphertext or a structure: any refusal will do,
-            // as long as it says the file is unusable.
-            let c = reply.code();
-            assert!(
-                ["PasswordIncorrect", "Damaged", "NotPkcs12"].contains(&c.as_str()),
-                "{what}: {c}"
-            );
-        } else {
-            assert_eq!(reply.code(), *code, "{what}: {}", reply.text());
+        // Each bad upload is tried as a new certificate and as a replacement of one in use.
+        for id in ["new-cert", "existing"] {
+            let reply = api
+                .put(
+                    &format!("/certificates/{id}"),
+                    &json!({"properties": props}),
+                )
+                .await;
+            assert_eq!(reply.status.as_u16(), *status, "{what}: {}", reply.text());
+            if code.is_empty() {
+                // A flipped byte lands in a MAC, a ciphertext or a structure: any refusal will
+                // do, as long as it says the file is unusable.
+                let c = reply.code();
+                assert!(
+                    ["PasswordIncorrect", "Damaged", "NotPkcs12"].contains(&c.as_str()),
+                    "{what}: {c}"
+                );
+            } else {
+                assert_eq!(reply.code(), *code, "{what}: {}", reply.text());
+            }
+            let message = reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(message.len() > 20, "{what}: message too thin: {message}");
+            assert!(!reply.text().contains(PASSWORD), "{what}: password echoed");
+            assert_eq!(store_bytes(dir.path()), before, "{what}: store changed");
         }
-        let message = reply.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        assert!(message.len() > 20, "{what}: message too thin: {message}");
-        assert!(!reply.text().contains(PASSWORD), "{what}: password echoed");
-        assert_eq!(store_bytes(dir.path()), before, "{what}: store changed");
     }
+    assert_eq!(
+        api.get("/certificates/existing").await.json(),
+        existing,
+        "a refused replacement changed the certificate"
+    );
+    assert!(
+        !server.logs().contains(PASSWORD),
+        "a password reached the log"
+    );
+    let reply = api
+        .put(
+            "/certificates/x",
+            &json!({"properties": {"data": cert_pem, "password": PASSWORD}}),
+        )
+        .await;
+    assert!(
+        reply.text().contains("send it in properties.pem"),
+        "{}",
+        reply.text()
+    );
     api.get("/certificates/new-cert").await.expect(404);
     assert_eq!(api.get("/certificates").await.json()["count"], json!(1));
 

@@ -73,6 +73,33 @@ async fn apis_and_operations_follow_the_contract() {
         bad.json()["error"]["details"][0]["target"],
         json!("properties.urlTemplate")
     );
+    // APIM's operation fields are kept; a second operation for the same requests conflicts.
+    let with_params = api
+        .put(
+            "/apis/echo/operations/get-user2",
+            &json!({"properties": {"method": "GET", "urlTemplate": "/users/{id}/",
+              "templateParameters": [{"name": "id", "type": "string", "required": true}]}}),
+        )
+        .await
+        .expect(409);
+    assert_eq!(with_params.code(), "OperationExists");
+    assert!(
+        with_params.text().contains("get-user"),
+        "{}",
+        with_params.text()
+    );
+    let kept = api
+        .put(
+            "/apis/echo/operations/get-user",
+            &json!({"properties": {"method": "GET", "urlTemplate": "/users/{id}",
+              "templateParameters": [{"name": "id", "type": "string", "required": true}]}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        kept.json()["properties"]["templateParameters"][0]["name"],
+        json!("id")
+    );
     let ops = api.get("/apis/echo/operations").await.expect(200).json();
     assert_eq!(ops["count"], json!(1));
     assert_eq!(
@@ -190,7 +217,24 @@ async fn malformed_requests_get_json_errors() {
     let reply = api.get("/nothing/here").await.expect(404);
     assert_eq!(reply.code(), "ResourceNotFound");
     let reply = api.get("/backends/none").await.expect(404);
-    assert_eq!(reply.code(), "BackendNotFound");
+    assert_eq!(reply.code(), "ResourceNotFound");
+    assert!(reply.text().contains("backend 'none'"), "{}", reply.text());
+    assert_eq!(reply.json()["error"]["details"], serde_json::json!([]));
+    // A malformed id is a 400 on every route, not a 404.
+    for path in [
+        "/backends/-x",
+        "/certificates/a%20b/usages",
+        "/apis/x/operations/%FF",
+    ] {
+        let reply = api.get(path).await.expect(400);
+        assert!(
+            ["InvalidIdentifier", "InvalidPath"].contains(&reply.code().as_str()),
+            "{path}: {}",
+            reply.text()
+        );
+    }
+    let reply = api.delete("/apis/-bad").await.expect(400);
+    assert_eq!(reply.code(), "InvalidIdentifier");
     let list = api.get("/backends").await.expect(200).json();
     assert_eq!(list, json!({"value": [], "count": 0}));
 }

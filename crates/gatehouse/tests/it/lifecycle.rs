@@ -179,3 +179,39 @@ async fn sigterm_stops_cleanly_and_health_answers() {
     assert!(server.stop().success());
     assert!(server.logs().contains("shutting down"));
 }
+
+#[tokio::test]
+async fn one_data_dir_serves_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = start(Options::new(dir.path()));
+    let (logs, status) = try_start(Options::new(dir.path()))
+        .err()
+        .expect("a second server started on the same data dir");
+    assert!(status.is_some_and(|s| !s.success()));
+    assert!(
+        logs.contains("another gatehouse is already serving"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_key_file_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(Options::new(dir.path()));
+    assert!(server.stop().success());
+    let key = dir.path().join("master.key");
+    let original = std::fs::read(&key).unwrap();
+    std::fs::rename(&key, dir.path().join("backup.key")).unwrap();
+    let (logs, _) = try_start(Options::new(dir.path()))
+        .err()
+        .expect("started without its key");
+    assert!(logs.contains("restore the key file"), "{logs}");
+    assert!(!key.exists(), "a new, useless key file was written");
+    std::fs::rename(dir.path().join("backup.key"), &key).unwrap();
+    assert_eq!(std::fs::read(&key).unwrap(), original);
+    start(Options::new(dir.path()))
+        .api()
+        .get("/apis")
+        .await
+        .expect(200);
+}

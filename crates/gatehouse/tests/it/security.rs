@@ -13,7 +13,8 @@ async fn every_route_needs_the_token() {
     let anonymous = server.api().with_token(None);
     let wrong = server.api().with_token(Some("wrong-token-0123456789"));
     assert!(!gatehouse_admin::routes::ROUTES.is_empty());
-    for (method, path) in gatehouse_admin::routes::ROUTES {
+    for route in gatehouse_admin::routes::ROUTES {
+        let (method, path) = (route.method, route.path);
         let concrete = path.replace(['{', '}'], "");
         let missing = anonymous.send(method, &concrete, b"{}".to_vec(), &[]).await;
         let bad = wrong.send(method, &concrete, b"{}".to_vec(), &[]).await;
@@ -44,8 +45,9 @@ async fn openapi_describes_every_route() {
     let doc = server.api().get("/openapi.json").await.expect(200).json();
     assert_eq!(doc["openapi"], json!("3.1.0"));
     let paths = doc["paths"].as_object().unwrap();
-    for (method, path) in gatehouse_admin::routes::ROUTES {
-        let op = &paths[*path][method.to_ascii_lowercase()];
+    for route in gatehouse_admin::routes::ROUTES {
+        let (method, path) = (route.method, route.path);
+        let op = &paths[path][method.to_ascii_lowercase()];
         assert!(
             op["summary"].as_str().is_some_and(|s| !s.is_empty()),
             "{method} {path} undocumented"
@@ -131,6 +133,15 @@ async fn key_and_password_never_leave() {
     )
     .await
     .expect(201);
+    let header_secret = "hdr-Secret-5150";
+    let bearer_secret = "bearer-Secret-6160";
+    let basic_secret = "basic-Secret-7170";
+    api.put("/backends/b", &json!({"properties": {"url": "https://b.example", "credentials": {"header": {"x-key": [header_secret]}, "authorization": {"scheme": "Bearer", "parameter": bearer_secret}}}}))
+        .await
+        .expect(201);
+    api.put("/policies/policy", &json!({"properties": {"value": format!("<policies><inbound><authentication-basic username=\"u\" password=\"{basic_secret}\" /></inbound></policies>")}}))
+        .await
+        .expect(201);
     responses.push(
         api.put(
             "/apis/echo/gatewayCredentials",
@@ -139,14 +150,15 @@ async fn key_and_password_never_leave() {
         .await
         .expect(200),
     );
-    for (method, path) in gatehouse_admin::routes::ROUTES {
-        if *method != "GET" {
+    for route in gatehouse_admin::routes::ROUTES {
+        let (method, path) = (route.method, route.path);
+        if method != "GET" {
             continue;
         }
         let concrete = path
             .replace("{certificateId}", "secret")
             .replace("{caCertificateId}", "none")
-            .replace("{backendId}", "none")
+            .replace("{backendId}", "b")
             .replace("{apiId}", "echo")
             .replace("{operationId}", "none");
         responses.push(api.get(&concrete).await);
@@ -154,11 +166,14 @@ async fn key_and_password_never_leave() {
     let stopped = server.stop();
     assert!(stopped.success(), "{stopped:?}");
 
-    let needles: [(&str, &[u8]); 4] = [
+    let needles: [(&str, &[u8]); 7] = [
         ("password", password.as_bytes()),
         ("key PEM", key_body.as_bytes()),
         ("key PEM line", key_line.as_bytes()),
         ("key DER", &key_der),
+        ("backend header secret", header_secret.as_bytes()),
+        ("backend authorization secret", bearer_secret.as_bytes()),
+        ("policy password", basic_secret.as_bytes()),
     ];
     for r in &responses {
         for (what, needle) in needles {

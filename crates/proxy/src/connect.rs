@@ -1,0 +1,260 @@
+//! Opens connections to back ends: TCP, then TLS with the pool's client config. Reports why a
+//! connection could not be made, with the back end certificate's subject and issuer for the log.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::error::{ConnectError, Kind, tls_kind};
+use crate::metrics::UpstreamStats;
+use crate::tls::{HANDSHAKE, Observer};
+
+/// Opens connections for one pool.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    pub(crate) tls: Arc<ClientConfig>,
+    pub(crate) stats: Arc<UpstreamStats>,
+    pub(crate) connect_timeout: Duration,
+    /// Whether a client certificate is configured (a back end that does not ask is logged).
+    pub(crate) presents_certificate: bool,
+    pub(crate) backend: Arc<str>,
+}
+
+/// A connection to a back end.
+pub(crate) struct BackendStream {
+    io: Io,
+    h2: bool,
+    stats: Arc<UpstreamStats>,
+}
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Drop for BackendStream {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connection for BackendStream {
+    fn connected(&self) -> Connected {
+        let connected = Connected::new();
+        if self.h2 {
+            connected.negotiated_h2()
+        } else {
+            connected
+        }
+    }
+}
+
+impl AsyncRead for BackendStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for BackendStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<TokioIo<BackendStream>, ConnectError>> + Send>>;
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<BackendStream>;
+    type Error = ConnectError;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> ConnectFuture {
+        let this = self.clone();
+        Box::pin(async move { this.connect(uri).await.map(TokioIo::new) })
+    }
+}
+
+impl Connector {
+    async fn connect(self, uri: Uri) -> Result<BackendStream, ConnectError> {
+        let https = uri.scheme_str() == Some("https");
+        let host = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .ok_or_else(|| ConnectError {
+                kind: Kind::BackendUnreachable,
+                detail: format!("no host in {uri}"),
+            })?
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tcp = tokio::time::timeout(
+            self.connect_timeout,
+            TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| ConnectError {
+            kind: Kind::BackendTimeout,
+            detail: format!(
+                "connecting to {host}:{port} took longer than {:?}",
+                self.connect_timeout
+            ),
+        })?
+        .map_err(|e| ConnectError {
+            kind: match e.kind() {
+                io::ErrorKind::ConnectionRefused => Kind::BackendConnectionRefused,
+                _ => Kind::BackendUnreachable,
+            },
+            detail: format!("connecting to {host}:{port}: {e}"),
+        })?;
+        // Requests and responses are small and latency matters more than segment count.
+        let _ = tcp.set_nodelay(true);
+        let (io, h2) = if https {
+            let name = ServerName::try_from(host.clone()).map_err(|e| ConnectError {
+                kind: Kind::BackendUnreachable,
+                detail: format!("'{host}' is not a valid TLS server name: {e}"),
+            })?;
+            let observer = Arc::new(Observer::default());
+            let handshake = TlsConnector::from(Arc::clone(&self.tls)).connect(name, tcp);
+            let result = tokio::time::timeout(
+                self.connect_timeout,
+                HANDSHAKE.scope(Arc::clone(&observer), handshake),
+            )
+            .await;
+            let tls = match result {
+                Err(_) => {
+                    return Err(ConnectError {
+                        kind: Kind::BackendTimeout,
+                        detail: format!(
+                            "the TLS handshake with {host}:{port} took longer than {:?}",
+                            self.connect_timeout
+                        ),
+                    });
+                }
+                Ok(Err(e)) => return Err(self.handshake_error(&host, port, &e, &observer)),
+                Ok(Ok(tls)) => tls,
+            };
+            if self.presents_certificate && !observer.certificate_requested.load(Ordering::Relaxed)
+            {
+                self.stats.not_requested.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    backend = %self.backend,
+                    host = %host,
+                    port,
+                    "the back end did not ask for a client certificate; the request proceeds \
+                     without one, so the configured certificate is not what protects it"
+                );
+            }
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            (Io::Tls(Box::new(tls)), h2)
+        } else {
+            (Io::Plain(tcp), false)
+        };
+        self.stats.new_connections.fetch_add(1, Ordering::Relaxed);
+        self.stats.open.fetch_add(1, Ordering::Relaxed);
+        Ok(BackendStream {
+            io,
+            h2,
+            stats: self.stats,
+        })
+    }
+
+    fn handshake_error(
+        &self,
+        host: &str,
+        port: u16,
+        error: &io::Error,
+        observer: &Observer,
+    ) -> ConnectError {
+        let tls = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>());
+        let kind = tls.map_or(Kind::BackendHandshakeFailed, tls_kind);
+        let presented = observer
+            .server_certificate
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| describe_certificate(c.as_ref())))
+            .unwrap_or_else(|| "no certificate seen".into());
+        ConnectError {
+            kind,
+            detail: format!(
+                "TLS handshake with {host}:{port} failed: {error}; back end certificate: {presented}"
+            ),
+        }
+    }
+}
+
+/// `subject="...", issuer="...", notAfter=...` of a certificate, for the log.
+fn describe_certificate(der: &[u8]) -> String {
+    match gatehouse_pki::certificate_info(der) {
+        Ok(info) => format!(
+            "subject=\"{}\", issuer=\"{}\", notAfter={}, thumbprint={}",
+            info.subject, info.issuer, info.not_after, info.thumbprint
+        ),
+        Err(e) => format!("unparsable certificate ({e})"),
+    }
+}

@@ -1,0 +1,338 @@
+//! Why a request failed at the gateway, as a stable code, a status, a message the caller and
+//! the operator can act on, and whether it may be retried. Every failure becomes a response in
+//! one place, [`Failure::response`].
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use rustls::{AlertDescription, CertificateError};
+
+use crate::body::ProxyBody;
+use crate::tls::VerifyRefusal;
+
+/// What went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// No API or operation matches.
+    RouteNotFound,
+    /// The configured client certificate cannot be used (fail closed).
+    ClientCertificateUnavailable,
+    /// The back end's chain does not end at a trusted root.
+    BackendCertificateUntrusted,
+    /// The back end's certificate does not name the host.
+    BackendCertificateNameMismatch,
+    /// The back end's certificate is expired or not yet valid.
+    BackendCertificateExpired,
+    /// The back end's certificate matches none of the pins.
+    BackendCertificatePinMismatch,
+    /// The back end's certificate is unusable for another reason.
+    BackendCertificateInvalid,
+    /// The back end refused the client certificate (a TLS alert).
+    ClientCertificateRejected,
+    /// The TLS handshake failed otherwise.
+    BackendHandshakeFailed,
+    /// Nothing listens at the back end's address.
+    BackendConnectionRefused,
+    /// The back end's host name does not resolve or is unreachable.
+    BackendUnreachable,
+    /// The back end reset or closed the connection.
+    BackendConnectionClosed,
+    /// The back end did not answer in time.
+    BackendTimeout,
+    /// The back end spoke something that is not HTTP.
+    BackendProtocolError,
+}
+
+impl Kind {
+    /// Stable code for callers and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::RouteNotFound => "RouteNotFound",
+            Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
+            Kind::BackendCertificateUntrusted => "BackendCertificateUntrusted",
+            Kind::BackendCertificateNameMismatch => "BackendCertificateNameMismatch",
+            Kind::BackendCertificateExpired => "BackendCertificateExpired",
+            Kind::BackendCertificatePinMismatch => "BackendCertificatePinMismatch",
+            Kind::BackendCertificateInvalid => "BackendCertificateInvalid",
+            Kind::ClientCertificateRejected => "ClientCertificateRejected",
+            Kind::BackendHandshakeFailed => "BackendHandshakeFailed",
+            Kind::BackendConnectionRefused => "BackendConnectionRefused",
+            Kind::BackendUnreachable => "BackendUnreachable",
+            Kind::BackendConnectionClosed => "BackendConnectionClosed",
+            Kind::BackendTimeout => "BackendTimeout",
+            Kind::BackendProtocolError => "BackendProtocolError",
+        }
+    }
+
+    /// HTTP status the caller gets.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Kind::RouteNotFound => StatusCode::NOT_FOUND,
+            Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Whether this is a TLS handshake failure (counted by reason in the metrics).
+    pub fn is_handshake(self) -> bool {
+        matches!(
+            self,
+            Kind::BackendCertificateUntrusted
+                | Kind::BackendCertificateNameMismatch
+                | Kind::BackendCertificateExpired
+                | Kind::BackendCertificatePinMismatch
+                | Kind::BackendCertificateInvalid
+                | Kind::ClientCertificateRejected
+                | Kind::BackendHandshakeFailed
+        )
+    }
+
+    /// What the caller reads: what happened, and the setting that fixes it.
+    fn message(self) -> &'static str {
+        match self {
+            Kind::RouteNotFound => "Resource not found",
+            Kind::ClientCertificateUnavailable => {
+                "the client certificate configured for this API cannot be used (expired or not \
+                 loadable); no connection was made without it"
+            }
+            Kind::BackendCertificateUntrusted => {
+                "the back end's certificate is not trusted: it is self-signed or issued by an \
+                 unknown CA; trust its CA with tls.caCertificateIds or pin it with \
+                 tls.serverCertificateThumbprints on the backend, or set \
+                 tls.validateCertificateChain to false"
+            }
+            Kind::BackendCertificateNameMismatch => {
+                "the back end's certificate does not name the host in the service URL; use a \
+                 host the certificate names, or set tls.validateCertificateName to false on the \
+                 backend"
+            }
+            Kind::BackendCertificateExpired => {
+                "the back end's certificate has expired or is not yet valid; renew it on the \
+                 back end, or set tls.validateCertificateChain to false on the backend"
+            }
+            Kind::BackendCertificatePinMismatch => {
+                "the back end's certificate matches none of the backend's \
+                 tls.serverCertificateThumbprints"
+            }
+            Kind::BackendCertificateInvalid => "the back end's certificate is not valid",
+            Kind::ClientCertificateRejected => {
+                "the back end rejected the gateway's client certificate (or expected one and got \
+                 none); check the API's gateway credentials and that the back end trusts the \
+                 certificate's issuer"
+            }
+            Kind::BackendHandshakeFailed => "the TLS handshake with the back end failed",
+            Kind::BackendConnectionRefused => "the back end refused the connection",
+            Kind::BackendUnreachable => "the back end cannot be reached",
+            Kind::BackendConnectionClosed => "the back end closed the connection",
+            Kind::BackendTimeout => "the back end did not answer in time",
+            Kind::BackendProtocolError => "the back end's answer is not valid HTTP",
+        }
+    }
+}
+
+/// Whether a failed attempt may be sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// The back end cannot have processed it (never sent, refused stream, GOAWAY).
+    Unprocessed,
+    /// It may have been processed: repeat only what is safe to repeat.
+    MaybeProcessed,
+    /// Do not retry.
+    Never,
+}
+
+/// A classified failure with its detail for the log.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// What went wrong.
+    pub(crate) kind: Kind,
+    /// The whole story, for the log (never sent to the caller).
+    pub(crate) detail: String,
+    pub(crate) replay: Replay,
+}
+
+impl Failure {
+    /// A failure with no underlying error.
+    pub(crate) fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            replay: Replay::Never,
+        }
+    }
+
+    /// The JSON error answer.
+    pub(crate) fn response(&self, request_id: &HeaderValue) -> http::Response<ProxyBody> {
+        let status = self.kind.status();
+        let body = if self.kind == Kind::RouteNotFound {
+            // APIM's exact body for an unknown route.
+            format!(
+                r#"{{"statusCode":404,"message":"Resource not found","requestId":"{}"}}"#,
+                request_id.to_str().unwrap_or_default()
+            )
+        } else {
+            format!(
+                r#"{{"statusCode":{},"code":"{}","message":"{}","requestId":"{}"}}"#,
+                status.as_u16(),
+                self.kind.code(),
+                self.kind.message(),
+                request_id.to_str().unwrap_or_default()
+            )
+        };
+        let mut response = http::Response::new(ProxyBody::full(Bytes::from(body)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(crate::handler::REQUEST_ID, request_id.clone());
+        response
+    }
+}
+
+/// What the connector reports when it cannot open a connection.
+#[derive(Debug)]
+pub(crate) struct ConnectError {
+    pub(crate) kind: Kind,
+    pub(crate) detail: String,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.code(), self.detail)
+    }
+}
+
+impl StdError for ConnectError {}
+
+/// The kind of a TLS error, from rustls' own error.
+pub(crate) fn tls_kind(e: &rustls::Error) -> Kind {
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer
+            | CertificateError::BadSignature
+            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::InvalidPurpose
+            | CertificateError::InvalidPurposeContext { .. } => Kind::BackendCertificateUntrusted,
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                Kind::BackendCertificateNameMismatch
+            }
+            CertificateError::Expired
+            | CertificateError::ExpiredContext { .. }
+            | CertificateError::NotValidYet
+            | CertificateError::NotValidYetContext { .. } => Kind::BackendCertificateExpired,
+            CertificateError::Other(other) if other.0.downcast_ref::<VerifyRefusal>().is_some() => {
+                Kind::BackendCertificatePinMismatch
+            }
+            // webpki reports a CA certificate presented as a server certificate this way; it
+            // is what a self-signed `openssl req -x509` certificate looks like.
+            CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+                Kind::BackendCertificateUntrusted
+            }
+            _ => Kind::BackendCertificateInvalid,
+        },
+        rustls::Error::AlertReceived(alert) if is_client_certificate_alert(*alert) => {
+            Kind::ClientCertificateRejected
+        }
+        _ => Kind::BackendHandshakeFailed,
+    }
+}
+
+/// Alerts a server sends when it does not accept the client's certificate (or the lack of one).
+fn is_client_certificate_alert(alert: AlertDescription) -> bool {
+    matches!(
+        alert,
+        AlertDescription::BadCertificate
+            | AlertDescription::CertificateRequired
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateExpired
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::DecryptError
+            | AlertDescription::HandshakeFailure
+    )
+}
+
+fn sources<'a>(
+    e: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(e), |e: &&'a (dyn StdError + 'static)| (*e).source())
+}
+
+/// Classifies what the HTTP client returned. Walks the source chain: our connector's errors,
+/// rustls errors inside I/O errors (a TLS 1.3 server rejects a client certificate after the
+/// handshake, so that alert arrives while reading the response), h2 stream errors, hyper's.
+pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
+    let detail = error_chain(error);
+    let mut replay = Replay::Never;
+    let mut kind = None;
+    for e in sources(error) {
+        if let Some(c) = e.downcast_ref::<ConnectError>() {
+            return Failure {
+                kind: c.kind,
+                detail: c.detail.clone(),
+                replay: Replay::Never,
+            };
+        }
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            kind = Some(tls_kind(t));
+            break;
+        }
+        if let Some(h2e) = e.downcast_ref::<h2::Error>()
+            && (h2e.is_go_away() || h2e.reason() == Some(h2::Reason::REFUSED_STREAM))
+        {
+            replay = Replay::Unprocessed;
+            kind = Some(Kind::BackendConnectionClosed);
+            break;
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_canceled() {
+                replay = Replay::Unprocessed;
+                kind = Some(Kind::BackendConnectionClosed);
+            } else if h.is_incomplete_message() || h.is_closed() {
+                replay = Replay::MaybeProcessed;
+                kind = Some(Kind::BackendConnectionClosed);
+            } else if h.is_parse() {
+                kind = Some(Kind::BackendProtocolError);
+            }
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionAborted => {
+                    if replay == Replay::Never {
+                        replay = Replay::MaybeProcessed;
+                    }
+                    kind.get_or_insert(Kind::BackendConnectionClosed);
+                }
+                _ => {}
+            }
+        }
+    }
+    Failure {
+        kind: kind.unwrap_or(Kind::BackendConnectionClosed),
+        detail,
+        replay,
+    }
+}
+
+/// `a: b: c` for the log.
+pub(crate) fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = String::new();
+    for (i, e) in sources(e).enumerate() {
+        if i > 0 {
+            out.push_str(": ");
+        }
+        out.push_str(&e.to_string());
+    }
+    out
+}

@@ -1,0 +1,302 @@
+//! One request through the gateway: route, rewrite, forward with the operation's pool, retry
+//! what is safe to retry, answer. Everything it needs was decided when the snapshot was
+//! applied; nothing here parses configuration, touches the store or takes a contended lock.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use gatehouse_model::url::ServiceUrl;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+
+use crate::body::{ProxyBody, RequestBody};
+use crate::error::{Failure, Kind, Replay, classify};
+use crate::headers;
+use crate::metrics::Metrics;
+use crate::table::{OpEntry, RouteTable};
+
+/// The request id header, on the response and on the request to the back end.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// APIM's health path.
+const STATUS_PATH: &str = "/status-0123456789abcdef";
+
+/// Attempts per request: the first and two retries on fresh connections.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// State every request reads.
+pub(crate) struct Shared {
+    pub(crate) table: ArcSwap<RouteTable>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) backend_timeout: Duration,
+    ids: RequestIds,
+}
+
+impl Shared {
+    pub(crate) fn new(metrics: Arc<Metrics>, backend_timeout: Duration) -> Self {
+        Self {
+            table: ArcSwap::from_pointee(RouteTable::empty()),
+            metrics,
+            backend_timeout,
+            ids: RequestIds::new(),
+        }
+    }
+}
+
+/// Request ids: a random per-process prefix and a counter, so ids are unique without
+/// randomness per request.
+struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut seed = [0u8; 4];
+        let _ = aws_lc_rs::rand::fill(&mut seed);
+        Self {
+            prefix: u32::from_ne_bytes(seed),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; 24];
+        let digits = b"0123456789abcdef";
+        let value = (u128::from(self.prefix) << 64) | u128::from(n);
+        for (i, slot) in buf.iter_mut().enumerate() {
+            *slot = digits[((value >> (4 * (23 - i))) & 0xf) as usize];
+        }
+        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&buf))
+            .unwrap_or_else(|_| HeaderValue::from_static("0"))
+    }
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let request_id = shared.ids.next();
+    if request.uri().path() == STATUS_PATH {
+        let mut ok = Response::new(ProxyBody::full(Bytes::new()));
+        ok.headers_mut().insert(REQUEST_ID, request_id);
+        return Ok(ok);
+    }
+    let table = shared.table.load();
+    let Some(matched) = table.route(request.method(), request.uri().path()) else {
+        shared.metrics.unmatched();
+        return Ok(Failure::new(Kind::RouteNotFound, "").response(&request_id));
+    };
+    let op = matched.op;
+    let response = match forward(&shared, op, matched.rest_len, request, remote, &request_id).await
+    {
+        Ok(response) => response,
+        Err(failure) => {
+            let upstream = op.upstream.as_ref().map(|u| &*u.label).unwrap_or("-");
+            if failure.kind.is_handshake()
+                && let Ok(u) = &op.upstream
+            {
+                shared.metrics.handshake_failure(&u.label, failure.kind);
+            }
+            tracing::warn!(
+                request_id = request_id.to_str().unwrap_or_default(),
+                api = %op.api,
+                operation = %op.id,
+                backend = upstream,
+                code = failure.kind.code(),
+                detail = %failure.detail,
+                "request failed"
+            );
+            let mut response = failure.response(&request_id);
+            headers::apply(response.headers_mut(), &op.plan().error_headers);
+            response
+        }
+    };
+    op.stats
+        .record(response.status().as_u16(), started.elapsed());
+    Ok(response)
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The back end URL: its base path, the request path below the API, and the query.
+fn backend_uri(url: &ServiceUrl, rest: &str, query: Option<&str>) -> Result<Uri, Failure> {
+    let mut target = String::with_capacity(
+        url.scheme.as_str().len() + url.authority.len() + url.base_path.len() + rest.len() + 16,
+    );
+    target.push_str(url.scheme.as_str());
+    target.push_str("://");
+    target.push_str(&url.authority);
+    target.push_str(&url.base_path);
+    if rest.is_empty() && url.base_path.is_empty() {
+        target.push('/');
+    } else {
+        target.push_str(rest);
+    }
+    if let Some(q) = query {
+        target.push('?');
+        target.push_str(q);
+    }
+    Uri::try_from(target)
+        .map_err(|e| Failure::new(Kind::BackendProtocolError, format!("bad back-end URI: {e}")))
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+async fn forward(
+    shared: &Shared,
+    op: &OpEntry,
+    rest_len: usize,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+    request_id: &HeaderValue,
+) -> Result<Response<ProxyBody>, Failure> {
+    let upstream = op
+        .upstream
+        .as_ref()
+        .map_err(|why| Failure::new(Kind::ClientCertificateUnavailable, why.to_string()))?;
+    if op.certificate_not_after.is_some_and(|t| t < now_unix()) {
+        let ids: Vec<&str> = op
+            .plan()
+            .client_certificates
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        return Err(Failure::new(
+            Kind::ClientCertificateUnavailable,
+            format!("client certificate {ids:?} has expired; upload a renewed one"),
+        ));
+    }
+    let plan = op.plan();
+    let (mut parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let rest = &path[path.len() - rest_len..];
+    let uri = backend_uri(&plan.backend.url, rest, parts.uri.query())?;
+    let host = parts.headers.remove(header::HOST).or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::add_forwarded(&mut parts.headers, remote.ip(), host, "http");
+    headers::apply(&mut parts.headers, &plan.request_headers);
+    parts.headers.insert(REQUEST_ID, request_id.clone());
+
+    let (body, mut reclaim) = RequestBody::new(body);
+    let deadline = tokio::time::Instant::now() + plan.timeout.unwrap_or(shared.backend_timeout);
+    let mut body = Some(body);
+    let mut attempt = 1;
+    loop {
+        let mut outgoing = Request::new(body.take().unwrap_or(RequestBody::Empty));
+        *outgoing.method_mut() = parts.method.clone();
+        *outgoing.uri_mut() = uri.clone();
+        *outgoing.version_mut() = Version::HTTP_11;
+        *outgoing.headers_mut() = parts.headers.clone();
+        upstream.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let result = tokio::time::timeout_at(deadline, upstream.client.request(outgoing)).await;
+        let error = match result {
+            Ok(Ok(response)) => return Ok(respond(response, plan, request_id)),
+            Ok(Err(e)) => e,
+            Err(_) => {
+                return Err(Failure::new(
+                    Kind::BackendTimeout,
+                    format!(
+                        "no response from {} within {:?}",
+                        plan.backend.url,
+                        plan.timeout.unwrap_or(shared.backend_timeout)
+                    ),
+                ));
+            }
+        };
+        let failure = classify(&error);
+        let repeatable = match failure.replay {
+            Replay::Unprocessed => true,
+            Replay::MaybeProcessed => is_idempotent(&parts.method),
+            Replay::Never => false,
+        };
+        if repeatable
+            && attempt < MAX_ATTEMPTS
+            && let Some(again) = reclaim.take()
+        {
+            reclaim.follow(&again);
+            body = Some(again);
+            attempt += 1;
+            shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(attempt, detail = %failure.detail, "retrying on a fresh connection");
+            continue;
+        }
+        return Err(failure);
+    }
+}
+
+fn respond(
+    response: Response<Incoming>,
+    plan: &gatehouse_model::snapshot::RequestPlan,
+    request_id: &HeaderValue,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::apply(&mut parts.headers, &plan.response_headers);
+    parts.headers.insert(REQUEST_ID, request_id.clone());
+    parts.version = Version::HTTP_11;
+    if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+        // Upgrades are not proxied; the caller gets a clear answer instead of a hung socket.
+        parts.status = StatusCode::BAD_GATEWAY;
+    }
+    Response::from_parts(parts, ProxyBody::Backend(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_uris_join_base_rest_and_query() {
+        let url = ServiceUrl::parse("https://b.example:8443/base").unwrap();
+        assert_eq!(
+            backend_uri(&url, "/users/1", Some("a=1&b=2"))
+                .unwrap()
+                .to_string(),
+            "https://b.example:8443/base/users/1?a=1&b=2"
+        );
+        assert_eq!(
+            backend_uri(&url, "", None).unwrap().to_string(),
+            "https://b.example:8443/base"
+        );
+        let root = ServiceUrl::parse("http://b.example").unwrap();
+        assert_eq!(
+            backend_uri(&root, "", None).unwrap().to_string(),
+            "http://b.example/"
+        );
+    }
+
+    #[test]
+    fn request_ids_are_unique_hex() {
+        let ids = RequestIds::new();
+        let a = ids.next();
+        let b = ids.next();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+        assert!(a.to_str().unwrap().bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

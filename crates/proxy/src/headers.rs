@@ -1,0 +1,165 @@
+//! Header rules of a proxy: hop-by-hop headers stay on their hop, forwarding headers are added,
+//! and policy `set-header` steps are applied as APIM defines them.
+
+use std::net::IpAddr;
+
+use gatehouse_model::snapshot::{ExistsAction, HeaderOp};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+];
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = connection
+            .to_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Adds `X-Forwarded-For` (appending the caller), `-Proto` and `-Host`.
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    host: Option<HeaderValue>,
+    proto: &'static str,
+) {
+    let ip = client.to_string();
+    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.is_empty() => format!("{prior}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST.clone(), host);
+    }
+}
+
+/// Applies `set-header` steps in order.
+pub(crate) fn apply(headers: &mut HeaderMap, ops: &[HeaderOp]) {
+    for op in ops {
+        match op.action {
+            ExistsAction::Override => {
+                headers.remove(&op.name);
+                append(headers, op);
+            }
+            ExistsAction::Skip => {
+                if !headers.contains_key(&op.name) {
+                    append(headers, op);
+                }
+            }
+            ExistsAction::Append => append(headers, op),
+            ExistsAction::Delete => {
+                headers.remove(&op.name);
+            }
+        }
+    }
+}
+
+fn append(headers: &mut HeaderMap, op: &HeaderOp) {
+    for v in &op.values {
+        headers.append(op.name.clone(), v.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn op(name: &'static str, action: ExistsAction, values: &[&'static str]) -> HeaderOp {
+        HeaderOp {
+            name: HeaderName::from_static(name),
+            action,
+            values: values.iter().map(|v| HeaderValue::from_static(v)).collect(),
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_connection_tokens_go() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "1"),
+            ("transfer-encoding", "chunked"),
+            ("x-keep", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["x-keep"], "yes");
+    }
+
+    #[test]
+    fn forwarded_headers_append_the_caller() {
+        let mut h = map(&[("x-forwarded-for", "10.0.0.1")]);
+        add_forwarded(
+            &mut h,
+            "192.0.2.7".parse().unwrap(),
+            Some(HeaderValue::from_static("api.example")),
+            "http",
+        );
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "api.example");
+    }
+
+    #[test]
+    fn set_header_actions_follow_apim() {
+        let mut h = map(&[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1")]);
+        apply(
+            &mut h,
+            &[
+                op("a", ExistsAction::Override, &["2"]),
+                op("b", ExistsAction::Skip, &["2"]),
+                op("c", ExistsAction::Append, &["2", "3"]),
+                op("d", ExistsAction::Delete, &[]),
+                op("e", ExistsAction::Skip, &["new"]),
+            ],
+        );
+        let all = |n: &str| {
+            h.get_all(n)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(all("a"), ["2"]);
+        assert_eq!(all("b"), ["1"]);
+        assert_eq!(all("c"), ["1", "2", "3"]);
+        assert!(all("d").is_empty());
+        assert_eq!(all("e"), ["new"]);
+    }
+}

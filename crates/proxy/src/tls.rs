@@ -1,0 +1,332 @@
+//! TLS to back ends: one rustls client config per (TLS settings, client identities), a verifier
+//! that implements a back end's switches, a client-certificate resolver, and the observer that
+//! tells a connection what happened in its handshake.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::digest;
+use gatehouse_model::snapshot::{ClientIdentity, TlsSettings};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::sign::CertifiedKey;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, Error, OtherError, RootCertStore,
+    SignatureScheme,
+};
+
+tokio::task_local! {
+    /// The handshake in progress on this task, so the verifier and the resolver can report
+    /// what they saw to the connector that started it.
+    pub(crate) static HANDSHAKE: Arc<Observer>;
+}
+
+/// What one handshake revealed.
+#[derive(Debug, Default)]
+pub(crate) struct Observer {
+    /// The back end sent a CertificateRequest.
+    pub(crate) certificate_requested: AtomicBool,
+    /// The back end's leaf certificate, kept for the log when verification fails.
+    pub(crate) server_certificate: Mutex<Option<CertificateDer<'static>>>,
+}
+
+/// Why a back-end certificate was refused, beyond rustls' own certificate errors.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum VerifyRefusal {
+    /// Pins are set and the leaf matches none of them.
+    #[error(
+        "the back end's certificate (thumbprint {thumbprint}) matches none of tls.serverCertificateThumbprints"
+    )]
+    PinMismatch {
+        /// Thumbprint of what the back end presented.
+        thumbprint: String,
+    },
+}
+
+/// Trust anchors of the machine, loaded once at start.
+#[derive(Clone, Debug)]
+pub struct SystemRoots {
+    verifier: Option<Arc<WebPkiServerVerifier>>,
+}
+
+impl SystemRoots {
+    /// Loads the operating system's trust store (`/etc/ssl/certs` on Debian).
+    pub fn load(provider: &Arc<CryptoProvider>) -> Self {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::warn!(error = %e, "a system trust anchor could not be loaded");
+        }
+        let mut store = RootCertStore::empty();
+        let (added, ignored) = store.add_parsable_certificates(found.certs);
+        if ignored > 0 {
+            tracing::debug!(ignored, "system trust anchors rustls cannot use");
+        }
+        tracing::info!(anchors = added, "loaded the system trust store");
+        Self {
+            verifier: verifier_for(store, provider),
+        }
+    }
+
+    /// No system roots at all: only explicitly trusted CAs and pins work.
+    pub fn none() -> Self {
+        Self { verifier: None }
+    }
+}
+
+fn verifier_for(
+    store: RootCertStore,
+    provider: &Arc<CryptoProvider>,
+) -> Option<Arc<WebPkiServerVerifier>> {
+    if store.is_empty() {
+        return None;
+    }
+    WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(provider))
+        .build()
+        .ok()
+}
+
+/// Implements a back end's TLS switches on top of webpki.
+#[derive(Debug)]
+struct BackendVerifier {
+    /// Chain check (system roots or the back end's CAs); `None` skips it.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    /// Whether chain validation was asked for: with no usable roots it fails closed.
+    validate_chain: bool,
+    validate_name: bool,
+    /// Trusted CA certificates as DER: a leaf equal to one is trusted as it is (a self-signed
+    /// back end whose certificate was uploaded as a CA).
+    direct: Vec<CertificateDer<'static>>,
+    /// SHA-1 thumbprints; a match is trusted without chain validation.
+    pins: Vec<[u8; 20]>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl BackendVerifier {
+    fn check_name(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+    ) -> Result<(), Error> {
+        if !self.validate_name {
+            return Ok(());
+        }
+        let parsed = ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&parsed, server_name)
+    }
+}
+
+fn is_name_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+        )
+    )
+}
+
+impl ServerCertVerifier for BackendVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        let _ = HANDSHAKE.try_with(|o| {
+            if let Ok(mut slot) = o.server_certificate.lock() {
+                *slot = Some(end_entity.clone().into_owned());
+            }
+        });
+        if !self.pins.is_empty() {
+            let thumbprint = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, end_entity);
+            if !self.pins.iter().any(|p| p == thumbprint.as_ref()) {
+                return Err(Error::InvalidCertificate(CertificateError::Other(
+                    OtherError(Arc::new(VerifyRefusal::PinMismatch {
+                        thumbprint: hex_upper(thumbprint.as_ref()),
+                    })),
+                )));
+            }
+            self.check_name(end_entity, server_name)?;
+            return Ok(ServerCertVerified::assertion());
+        }
+        if self
+            .direct
+            .iter()
+            .any(|d| d.as_ref() == end_entity.as_ref())
+        {
+            self.check_name(end_entity, server_name)?;
+            return Ok(ServerCertVerified::assertion());
+        }
+        if !self.validate_chain {
+            self.check_name(end_entity, server_name)?;
+            return Ok(ServerCertVerified::assertion());
+        }
+        let Some(chain) = &self.chain else {
+            return Err(Error::InvalidCertificate(CertificateError::UnknownIssuer));
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Ok(v) => Ok(v),
+            // webpki checks the chain before the name: a name error means the chain is good.
+            Err(e) if is_name_error(&e) && !self.validate_name => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Offers the configured client certificates; with several, the one whose issuer the back end
+/// lists among the CAs it accepts.
+#[derive(Debug)]
+struct ClientCertificates {
+    identities: Vec<(Arc<CertifiedKey>, Vec<u8>)>,
+}
+
+impl ResolvesClientCert for ClientCertificates {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let _ = HANDSHAKE.try_with(|o| o.certificate_requested.store(true, Ordering::Relaxed));
+        let wanted = |issuer: &[u8]| {
+            root_hint_subjects
+                .iter()
+                .any(|hint| *hint == issuer || Some(*hint) == strip_sequence(issuer))
+        };
+        self.identities
+            .iter()
+            .find(|(_, issuer)| wanted(issuer))
+            .or_else(|| self.identities.first())
+            .map(|(key, _)| Arc::clone(key))
+    }
+
+    fn has_certs(&self) -> bool {
+        !self.identities.is_empty()
+    }
+}
+
+/// The contents of a DER SEQUENCE (servers may send names with or without the outer tag).
+fn strip_sequence(der: &[u8]) -> Option<&[u8]> {
+    let (&tag, rest) = der.split_first()?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (&len, rest) = rest.split_first()?;
+    if len < 0x80 {
+        return rest.get(..usize::from(len));
+    }
+    let n = usize::from(len & 0x7f);
+    if n == 0 || n > 4 || rest.len() < n {
+        return None;
+    }
+    let size = rest[..n]
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    rest.get(n..n + size)
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn parse_pin(pin: &str) -> Option<[u8; 20]> {
+    let mut out = [0u8; 20];
+    if pin.len() != 40 {
+        return None;
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = u8::from_str_radix(pin.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Builds the client config for a back end's TLS settings and client identities.
+///
+/// # Errors
+/// When rustls refuses the protocol versions of the provider (it does not for aws-lc-rs).
+pub(crate) fn client_config(
+    settings: &TlsSettings,
+    identities: &[Arc<ClientIdentity>],
+    roots: &SystemRoots,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<ClientConfig>, Error> {
+    let chain = if settings.ca_roots.is_empty() {
+        roots.verifier.clone()
+    } else {
+        let mut store = RootCertStore::empty();
+        let (added, _) = store.add_parsable_certificates(settings.ca_roots.iter().cloned());
+        if added == 0 {
+            tracing::warn!("none of the back end's CA certificates can be a trust anchor");
+        }
+        verifier_for(store, provider)
+    };
+    let verifier = BackendVerifier {
+        chain,
+        validate_chain: settings.validate_chain,
+        validate_name: settings.validate_name,
+        direct: settings.ca_roots.clone(),
+        pins: settings.pins.iter().filter_map(|p| parse_pin(p)).collect(),
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let resolver = ClientCertificates {
+        identities: identities
+            .iter()
+            .map(|i| (Arc::clone(&i.certified_key), i.issuer_der.clone()))
+            .collect(),
+    };
+    let mut config = ClientConfig::builder_with_provider(Arc::clone(provider))
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_client_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if !settings.session_resumption {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_parse_and_sequences_strip() {
+        assert_eq!(parse_pin(&"AB".repeat(20)), Some([0xAB; 20]));
+        assert_eq!(parse_pin("AB"), None);
+        assert_eq!(parse_pin(&"ZZ".repeat(20)), None);
+        assert_eq!(strip_sequence(&[0x30, 2, 1, 2]), Some(&[1u8, 2][..]));
+        assert_eq!(strip_sequence(&[0x31, 2, 1, 2]), None);
+        let mut long = vec![0x30, 0x81, 200];
+        long.extend(std::iter::repeat_n(7u8, 200));
+        assert_eq!(strip_sequence(&long).map(<[u8]>::len), Some(200));
+        assert_eq!(strip_sequence(&[0x30, 0x81]), None);
+    }
+}
