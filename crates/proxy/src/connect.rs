@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -34,10 +34,24 @@ pub(crate) struct Connector {
     pub(crate) backend: Arc<str>,
 }
 
+/// What a connection's handshake showed, kept with the connection so a failure on it can be
+/// explained.
+#[derive(Clone, Debug)]
+pub(crate) struct HandshakeFacts {
+    /// The back end asked for a client certificate.
+    pub(crate) certificate_requested: bool,
+    /// The gateway had one to present.
+    pub(crate) certificate_presented: bool,
+    /// Application bytes read on the connection since the handshake. A TLS 1.3 back end that
+    /// refuses the client certificate does so before it sends any.
+    pub(crate) bytes_read: Arc<AtomicU64>,
+}
+
 /// A connection to a back end.
 pub(crate) struct BackendStream {
     io: Io,
     h2: bool,
+    facts: Option<HandshakeFacts>,
     stats: Arc<UpstreamStats>,
 }
 
@@ -54,7 +68,10 @@ impl Drop for BackendStream {
 
 impl Connection for BackendStream {
     fn connected(&self) -> Connected {
-        let connected = Connected::new();
+        let mut connected = Connected::new();
+        if let Some(facts) = &self.facts {
+            connected = connected.extra(facts.clone());
+        }
         if self.h2 {
             connected.negotiated_h2()
         } else {
@@ -69,9 +86,20 @@ impl AsyncRead for BackendStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::Tls(s) => {
+                let before = buf.filled().len();
+                let polled = Pin::new(s.as_mut()).poll_read(cx, buf);
+                if let Some(facts) = &this.facts {
+                    let read = (buf.filled().len() - before) as u64;
+                    if read > 0 {
+                        facts.bytes_read.fetch_add(read, Ordering::Relaxed);
+                    }
+                }
+                polled
+            }
         }
     }
 }
@@ -172,7 +200,7 @@ impl Connector {
         })?;
         // Requests and responses are small and latency matters more than segment count.
         let _ = tcp.set_nodelay(true);
-        let (io, h2) = if https {
+        let (io, h2, facts) = if https {
             let name = ServerName::try_from(host.clone()).map_err(|e| ConnectError {
                 kind: Kind::BackendUnreachable,
                 detail: format!("'{host}' is not a valid TLS server name: {e}"),
@@ -197,6 +225,7 @@ impl Connector {
                 Ok(Err(e)) => return Err(self.handshake_error(&host, port, &e, &observer)),
                 Ok(Ok(tls)) => tls,
             };
+            let requested = observer.certificate_requested.load(Ordering::Relaxed);
             if self.presents_certificate && !observer.certificate_requested.load(Ordering::Relaxed)
             {
                 self.stats.not_requested.fetch_add(1, Ordering::Relaxed);
@@ -209,15 +238,21 @@ impl Connector {
                 );
             }
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            (Io::Tls(Box::new(tls)), h2)
+            let facts = HandshakeFacts {
+                certificate_requested: requested,
+                certificate_presented: self.presents_certificate,
+                bytes_read: Arc::new(AtomicU64::new(0)),
+            };
+            (Io::Tls(Box::new(tls)), h2, Some(facts))
         } else {
-            (Io::Plain(tcp), false)
+            (Io::Plain(tcp), false, None)
         };
         self.stats.new_connections.fetch_add(1, Ordering::Relaxed);
         self.stats.open.fetch_add(1, Ordering::Relaxed);
         Ok(BackendStream {
             io,
             h2,
+            facts,
             stats: self.stats,
         })
     }

@@ -11,6 +11,7 @@ use http::{HeaderValue, StatusCode, header};
 use rustls::{AlertDescription, CertificateError};
 
 use crate::body::ProxyBody;
+use crate::connect::HandshakeFacts;
 use crate::tls::VerifyRefusal;
 
 /// What went wrong.
@@ -214,9 +215,13 @@ impl StdError for ConnectError {}
 pub(crate) fn tls_kind(e: &rustls::Error) -> Kind {
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
+            // A root with the issuer's name but another key (a distribution's snakeoil
+            // certificate named like the host, say) shows as a signature mismatch: to the
+            // operator it is the same thing, the chain does not end at a trusted root.
             CertificateError::UnknownIssuer
             | CertificateError::BadSignature
             | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. }
             | CertificateError::InvalidPurpose
             | CertificateError::InvalidPurposeContext { .. } => Kind::BackendCertificateUntrusted,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
@@ -266,6 +271,40 @@ fn sources<'a>(
     std::iter::successors(Some(e), |e: &&'a (dyn StdError + 'static)| (*e).source())
 }
 
+/// Classifies what the HTTP client returned, using what the connection's handshake showed.
+///
+/// A TLS 1.3 back end judges the client certificate after the handshake; its alert can lose
+/// the race with the client's first writes, and the client then sees only a closed
+/// connection. A connection that closed before the back end sent a single byte, after a
+/// handshake in which it asked for a client certificate, was refused for that certificate.
+pub(crate) fn classify_request_error(error: &hyper_util::client::legacy::Error) -> Failure {
+    let mut failure = classify(error);
+    let facts = error.connect_info().and_then(|info| {
+        let mut extensions = http::Extensions::new();
+        info.get_extras(&mut extensions);
+        extensions.get::<HandshakeFacts>().cloned()
+    });
+    if let Some(facts) = facts
+        && failure.kind == Kind::BackendConnectionClosed
+        && facts.certificate_requested
+        && facts.bytes_read.load(std::sync::atomic::Ordering::Relaxed) == 0
+    {
+        failure.kind = Kind::ClientCertificateRejected;
+        failure.replay = Replay::Never;
+        failure.detail = format!(
+            "{}; the back end closed the connection before sending anything, after a \
+             handshake in which it asked for a client certificate ({})",
+            failure.detail,
+            if facts.certificate_presented {
+                "one was presented"
+            } else {
+                "none was configured"
+            }
+        );
+    }
+    failure
+}
+
 /// Classifies what the HTTP client returned. Walks the source chain: our connector's errors,
 /// rustls errors inside I/O errors (a TLS 1.3 server rejects a client certificate after the
 /// handshake, so that alert arrives while reading the response), h2 stream errors, hyper's.
@@ -304,6 +343,13 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
             }
         }
         if let Some(io) = e.downcast_ref::<io::Error>() {
+            // io::Error::source() skips the error it wraps, so look inside: a TLS 1.3 server
+            // refuses a client certificate after the handshake, and that alert arrives here.
+            if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                kind = Some(tls_kind(t));
+                replay = Replay::Never;
+                break;
+            }
             match io.kind() {
                 io::ErrorKind::ConnectionReset
                 | io::ErrorKind::BrokenPipe

@@ -16,7 +16,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::{ProxyBody, RequestBody};
-use crate::error::{Failure, Kind, Replay, classify};
+use crate::error::{Failure, Kind, Replay, classify_request_error};
 use crate::headers;
 use crate::metrics::Metrics;
 use crate::table::{OpEntry, RouteTable};
@@ -228,7 +228,7 @@ async fn forward(
                 ));
             }
         };
-        let failure = classify(&error);
+        let failure = classify_request_error(&error);
         let repeatable = match failure.replay {
             Replay::Unprocessed => true,
             Replay::MaybeProcessed => is_idempotent(&parts.method),

@@ -8,6 +8,7 @@
 
 mod certificates;
 mod entities;
+mod gateway;
 mod lifecycle;
 mod policies;
 mod security;

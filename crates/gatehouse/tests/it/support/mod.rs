@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test module uses its own subset
 
+pub mod backend;
 pub mod pki;
 pub mod server;
 

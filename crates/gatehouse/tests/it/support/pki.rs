@@ -251,3 +251,108 @@ pub fn rcgen_pem(cn: &str, from_days: i64, to_days: i64) -> (String, String) {
 pub fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
+
+/// A TLS identity as a server presents it.
+pub type Identity = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// A throw-away CA that issues server and client certificates.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    /// The CA certificate, PEM.
+    pub pem: String,
+    /// The CA certificate, DER.
+    pub der: Vec<u8>,
+}
+
+fn key_pair() -> rcgen::KeyPair {
+    rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
+}
+
+fn params(cn: &str, names: &[&str], from_days: i64, to_days: i64) -> rcgen::CertificateParams {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(from_days);
+    params.not_after = now + time::Duration::days(to_days);
+    params
+}
+
+impl TestCa {
+    /// A new CA named `cn`.
+    pub fn new(cn: &str) -> Self {
+        let mut p = params(cn, &[], -1, 30);
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = key_pair();
+        let cert = p.self_signed(&key).unwrap();
+        Self {
+            pem: cert.pem(),
+            der: cert.der().to_vec(),
+            issuer: rcgen::Issuer::new(p, key),
+        }
+    }
+
+    /// A server certificate for `names`, valid between the two day offsets from now.
+    pub fn server(&self, names: &[&str], from_days: i64, to_days: i64) -> Identity {
+        let key = key_pair();
+        let mut p = params(
+            names.first().copied().unwrap_or("server"),
+            names,
+            from_days,
+            to_days,
+        );
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        (
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+    }
+
+    /// A client certificate as PEM (certificate then key), and its DER.
+    pub fn client(&self, cn: &str) -> (String, Vec<u8>) {
+        let key = key_pair();
+        let mut p = params(cn, &[], -1, 30);
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        (
+            format!("{}{}", cert.pem(), key.serialize_pem()),
+            cert.der().to_vec(),
+        )
+    }
+}
+
+/// A self-signed server certificate for `names`, and its PEM.
+pub fn self_signed_server(names: &[&str]) -> (Identity, String) {
+    let key = key_pair();
+    let p = params(names.first().copied().unwrap_or("server"), names, -1, 30);
+    let cert = p.self_signed(&key).unwrap();
+    (
+        (
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        ),
+        cert.pem(),
+    )
+}
+
+/// A self-signed client certificate as PEM (certificate then key), and its DER.
+pub fn self_signed_client(cn: &str) -> (String, Vec<u8>) {
+    let key = key_pair();
+    let cert = params(cn, &[], -1, 30).self_signed(&key).unwrap();
+    (
+        format!("{}{}", cert.pem(), key.serialize_pem()),
+        cert.der().to_vec(),
+    )
+}

@@ -51,6 +51,8 @@ pub struct Server {
     child: Child,
     /// Management API address.
     pub admin: SocketAddr,
+    /// Gateway address.
+    pub gateway: SocketAddr,
     logs: Arc<Mutex<String>>,
     /// The options it was started with.
     pub options: Options,
@@ -114,11 +116,14 @@ pub fn try_start(options: Options) -> Result<Server, (String, Option<ExitStatus>
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let found = find_addr(&logs.lock().unwrap(), "admin listener bound");
-        if let Some(addr) = found {
+        let text = logs.lock().unwrap().clone();
+        let found = find_addr(&text, "admin listener bound")
+            .zip(find_addr(&text, "gateway listener bound"));
+        if let Some((addr, gateway)) = found {
             return Ok(Server {
                 child,
                 admin: addr,
+                gateway,
                 logs,
                 options,
             });
@@ -153,6 +158,11 @@ impl Server {
     /// A client with the test token.
     pub fn api(&self) -> Api {
         Api::new(self.admin, self.options.token.clone())
+    }
+
+    /// A client of the gateway (no token).
+    pub fn gateway(&self) -> Api {
+        Api::new(self.gateway, None)
     }
 
     /// Sends SIGTERM and waits for the exit.

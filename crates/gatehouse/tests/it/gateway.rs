@@ -1,0 +1,690 @@
+//! The gateway: real back ends over real mutual TLS, configured through the management API of
+//! the real binary.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::backend::{self, Backend, Mode, thumbprint};
+use crate::support::pki::{TestCa, b64, self_signed_client, self_signed_server};
+use crate::support::server::{Api, Options, Server, start};
+
+fn base(backend: &Backend, host: &str, scheme: &str) -> String {
+    format!("{scheme}://{host}:{}", backend.addr.port())
+}
+
+/// An API `echo` at `/echo` forwarding to `service_url`, with one catch-all operation.
+async fn echo_api(api: &Api, service_url: &str) {
+    api.put(
+        "/apis/echo",
+        &json!({"properties": {"path": "echo", "serviceUrl": service_url}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/echo/operations/all",
+        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
+    )
+    .await
+    .expect(201);
+}
+
+async fn upload_pem(api: &Api, id: &str, pem: &str) -> String {
+    let reply = api
+        .put(
+            &format!("/certificates/{id}"),
+            &json!({"properties": {"pem": pem}}),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{}", reply.text());
+    reply.json()["properties"]["thumbprint"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn use_certificate(api: &Api, api_id: &str, certificate: &str) {
+    api.put(
+        &format!("/apis/{api_id}/gatewayCredentials"),
+        &json!({"properties": {"type": "clientCertificate", "certificateId": certificate}}),
+    )
+    .await
+    .expect(200);
+}
+
+/// A back end that requires a client certificate, trusted through an uploaded CA.
+async fn mtls_setup() -> (tempfile::TempDir, Server, Api, Api, Backend, TestCa) {
+    let ca = TestCa::new("Gatehouse Test CA");
+    let backend = backend::start(backend::Options::mtls(ca.server(&["localhost"], -1, 30))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    api.put(
+        "/caCertificates/test-ca",
+        &json!({"properties": {"data": b64(&ca.der)}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": base(&backend, "localhost", "https"), "tls": {"caCertificateIds": ["test-ca"]}}}),
+    )
+    .await
+    .expect(201);
+    echo_api(
+        &api,
+        &format!("{}/base", base(&backend, "localhost", "https")),
+    )
+    .await;
+    let gw = server.gateway();
+    (dir, server, api, gw, backend, ca)
+}
+
+#[tokio::test]
+async fn the_backend_receives_the_configured_certificate_effective_immediately() {
+    let (_dir, server, api, gw, backend, ca) = mtls_setup().await;
+
+    // No gateway credentials: the back end refuses, and the caller learns why.
+    let refused = gw.get("/echo/hello").await.expect(502);
+    assert_eq!(
+        refused.json()["code"],
+        json!("ClientCertificateRejected"),
+        "{}",
+        refused.text()
+    );
+    assert!(refused.headers.contains_key("x-request-id"));
+    assert!(refused.json()["requestId"].as_str().is_some());
+
+    let (pem_a, der_a) = ca.client("gateway-a");
+    let thumb_a = upload_pem(&api, "client-a", &pem_a).await;
+    assert_eq!(thumb_a, thumbprint(&der_a));
+    use_certificate(&api, "echo", "client-a").await;
+    // The very next request, no restart, presents the certificate.
+    let ok = gw.get("/echo/hello?x=1").await.expect(200);
+    assert_eq!(ok.json()["clientThumbprint"], json!(thumb_a));
+    assert_eq!(backend.last().uri, "/base/hello?x=1");
+
+    // Switching to a second certificate: the next call presents the second.
+    let (pem_b, _) = ca.client("gateway-b");
+    let thumb_b = upload_pem(&api, "client-b", &pem_b).await;
+    use_certificate(&api, "echo", "client-b").await;
+    let switched_at = backend.seen().len();
+    for _ in 0..20 {
+        let r = gw.get("/echo/after-switch").await.expect(200);
+        assert_eq!(r.json()["clientThumbprint"], json!(thumb_b));
+    }
+
+    // Replacing client-b's content (a rotation) retires its pool too.
+    let (pem_c, _) = ca.client("gateway-c");
+    let thumb_c = upload_pem(&api, "client-b", &pem_c).await;
+    for _ in 0..20 {
+        let r = gw.get("/echo/after-rotation").await.expect(200);
+        assert_eq!(r.json()["clientThumbprint"], json!(thumb_c));
+    }
+    // No request after a change ever arrived on a connection made under an older certificate.
+    let after: Vec<_> = backend.seen().into_iter().skip(switched_at).collect();
+    assert!(
+        after
+            .iter()
+            .all(|s| s.client_thumbprint.as_deref() != Some(thumb_a.as_str()))
+    );
+    let rotated: Vec<_> = after
+        .iter()
+        .filter(|s| s.uri.starts_with("/base/after-rotation"))
+        .collect();
+    assert!(
+        rotated
+            .iter()
+            .all(|s| s.client_thumbprint.as_deref() == Some(thumb_c.as_str()))
+    );
+
+    // Released and deleted: it is never presented again; the back end refuses again.
+    api.put(
+        "/apis/echo/gatewayCredentials",
+        &json!({"properties": {"type": "none"}}),
+    )
+    .await
+    .expect(200);
+    api.delete("/certificates/client-b").await.expect(204);
+    let refused = gw.get("/echo/hello").await.expect(502);
+    assert_eq!(refused.json()["code"], json!("ClientCertificateRejected"));
+    let logs = server.logs();
+    assert!(
+        logs.contains("request failed") && logs.contains("ClientCertificateRejected"),
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn self_signed_and_misnamed_backends_fail_until_a_setting_allows_them() {
+    let ((identity, cert_pem), _) = (self_signed_server(&["localhost"]), ());
+    let cert_der = identity.0[0].to_vec();
+    let backend = backend::start(backend::Options {
+        client_auth: None,
+        ..backend::Options::mtls(identity)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let (api, gw) = (server.api(), server.gateway());
+    let url = base(&backend, "localhost", "https");
+    echo_api(&api, &url).await;
+
+    let reply = gw.get("/echo/x").await.expect(502);
+    assert_eq!(
+        reply.json()["code"],
+        json!("BackendCertificateUntrusted"),
+        "{}",
+        reply.text()
+    );
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("validateCertificateChain")
+    );
+    assert!(
+        server.logs().contains("subject=\"CN=localhost\""),
+        "the log names the back end's certificate"
+    );
+
+    // 1. Skip chain validation (the article's self-signed case).
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": url, "tls": {"validateCertificateChain": false}}}),
+    )
+    .await
+    .expect(201);
+    gw.get("/echo/x").await.expect(200);
+    // 2. Or trust its certificate as a CA.
+    api.put(
+        "/caCertificates/self",
+        &json!({"properties": {"data": b64(cert_pem.as_bytes())}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["self"]}}}),
+    )
+    .await
+    .expect(200);
+    gw.get("/echo/x").await.expect(200);
+    // 3. Or pin it.
+    api.put("/backends/svc", &json!({"properties": {"url": url, "tls": {"serverCertificateThumbprints": [thumbprint(&cert_der)]}}}))
+        .await
+        .expect(200);
+    gw.get("/echo/x").await.expect(200);
+    api.put("/backends/svc", &json!({"properties": {"url": url, "tls": {"serverCertificateThumbprints": ["00".repeat(20)]}}}))
+        .await
+        .expect(200);
+    let reply = gw.get("/echo/x").await.expect(502);
+    assert_eq!(reply.json()["code"], json!("BackendCertificatePinMismatch"));
+
+    // Wrong host name: the certificate names localhost, the URL says 127.0.0.1.
+    let by_ip = base(&backend, "127.0.0.1", "https");
+    api.put(
+        "/apis/echo",
+        &json!({"properties": {"path": "echo", "serviceUrl": by_ip}}),
+    )
+    .await
+    .expect(200);
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": by_ip, "tls": {"caCertificateIds": ["self"]}}}),
+    )
+    .await
+    .expect(200);
+    let reply = gw.get("/echo/x").await.expect(502);
+    assert_eq!(
+        reply.json()["code"],
+        json!("BackendCertificateNameMismatch"),
+        "{}",
+        reply.text()
+    );
+    api.put("/backends/svc", &json!({"properties": {"url": by_ip, "tls": {"caCertificateIds": ["self"], "validateCertificateName": false}}}))
+        .await
+        .expect(200);
+    gw.get("/echo/x").await.expect(200);
+}
+
+#[tokio::test]
+async fn an_expired_backend_certificate_is_named() {
+    let ca = TestCa::new("Expiring CA");
+    let backend = backend::start(backend::Options {
+        client_auth: None,
+        ..backend::Options::mtls(ca.server(&["localhost"], -20, -1))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let (api, gw) = (server.api(), server.gateway());
+    api.put(
+        "/caCertificates/ca",
+        &json!({"properties": {"data": b64(&ca.der)}}),
+    )
+    .await
+    .expect(201);
+    let url = base(&backend, "localhost", "https");
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["ca"]}}}),
+    )
+    .await
+    .expect(201);
+    echo_api(&api, &url).await;
+    let reply = gw.get("/echo/x").await.expect(502);
+    assert_eq!(
+        reply.json()["code"],
+        json!("BackendCertificateExpired"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[tokio::test]
+async fn routing_headers_and_streaming() {
+    let backend = backend::start(backend::Options {
+        tls: None,
+        client_auth: None,
+        ..backend::Options::mtls((
+            vec![],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(vec![].into()),
+        ))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let (api, gw) = (server.api(), server.gateway());
+    let url = base(&backend, "127.0.0.1", "http");
+    for (id, path, svc) in [("shop", "shop", "/svc"), ("shop-v1", "shop/v1", "/v1svc")] {
+        api.put(
+            &format!("/apis/{id}"),
+            &json!({"properties": {"path": path, "serviceUrl": format!("{url}{svc}")}}),
+        )
+        .await
+        .expect(201);
+    }
+    for (api_id, op, method, template) in [
+        ("shop", "item", "GET", "/items/{id}"),
+        ("shop", "special", "GET", "/items/special"),
+        ("shop", "create", "POST", "/items"),
+        ("shop", "files", "*", "/files/*"),
+        ("shop-v1", "all", "*", "/*"),
+    ] {
+        api.put(
+            &format!("/apis/{api_id}/operations/{op}"),
+            &json!({"properties": {"method": method, "urlTemplate": template}}),
+        )
+        .await
+        .expect(201);
+    }
+    // Template, query string, longest API prefix.
+    gw.get("/shop/items/42?x=1&y=a%20b").await.expect(200);
+    assert_eq!(backend.last().uri, "/svc/items/42?x=1&y=a%20b");
+    gw.get("/SHOP/items/special").await.expect(200);
+    assert_eq!(backend.last().uri, "/svc/items/special");
+    gw.get("/shop/v1/items/42").await.expect(200);
+    assert_eq!(backend.last().uri, "/v1svc/items/42");
+    gw.get("/shop/files/a/b/c.txt").await.expect(200);
+    assert_eq!(backend.last().uri, "/svc/files/a/b/c.txt");
+
+    // No route: APIM's 404 body.
+    for (method, path) in [
+        ("DELETE", "/shop/items/42"),
+        ("GET", "/shopping"),
+        ("GET", "/nothing"),
+    ] {
+        let reply = gw.send(method, path, Vec::new(), &[]).await.expect(404);
+        assert_eq!(reply.json()["statusCode"], json!(404));
+        assert_eq!(reply.json()["message"], json!("Resource not found"));
+    }
+    gw.get("/status-0123456789abcdef").await.expect(200);
+
+    // Forwarding headers in; hop-by-hop headers out; the back end's Host.
+    let reply = gw
+        .send(
+            "GET",
+            "/shop/items/1",
+            Vec::new(),
+            &[
+                ("connection", "x-private"),
+                ("x-private", "1"),
+                ("host", "api.example"),
+                ("x-forwarded-for", "10.1.1.1"),
+            ],
+        )
+        .await
+        .expect(200);
+    let seen = backend.last();
+    assert_eq!(seen.headers.get("x-private"), None);
+    assert_eq!(seen.headers["x-forwarded-for"], "10.1.1.1, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], "api.example");
+    assert_eq!(
+        seen.headers["host"],
+        format!("127.0.0.1:{}", backend.addr.port())
+    );
+    assert_eq!(
+        seen.headers["x-request-id"],
+        reply.headers["x-request-id"].to_str().unwrap()
+    );
+
+    // 10 MB up and down, streamed.
+    let big: Vec<u8> = (0..10 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let up = gw
+        .send("POST", "/shop/files/upload", big.clone(), &[])
+        .await
+        .expect(200);
+    let sha = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &big);
+    let hex: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(up.json()["bodyBytes"], json!(big.len()));
+    assert_eq!(up.json()["bodySha256"], json!(hex));
+    let down = gw.get("/shop/files/download/10485760").await.expect(200);
+    assert_eq!(down.body.len(), 10_485_760);
+    // Chunked upload (no Content-Length), raw on the wire.
+    let chunked = raw_chunked_upload(server.gateway, "/shop/files/chunked", 200, 4096).await;
+    assert!(chunked.contains("\"bodyBytes\":819200"), "{chunked}");
+}
+
+async fn raw_chunked_upload(
+    addr: std::net::SocketAddr,
+    path: &str,
+    chunks: usize,
+    size: usize,
+) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("POST {path} HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    for _ in 0..chunks {
+        s.write_all(format!("{size:x}\r\n").as_bytes())
+            .await
+            .unwrap();
+        s.write_all(&vec![b'c'; size]).await.unwrap();
+        s.write_all(b"\r\n").await.unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn credentials_and_policy_inheritance() {
+    let backend = backend::start(backend::Options {
+        tls: None,
+        client_auth: None,
+        ..backend::Options::mtls((
+            vec![],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(vec![].into()),
+        ))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let (api, gw) = (server.api(), server.gateway());
+    let url = base(&backend, "127.0.0.1", "http");
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": url, "credentials": {"header": {"x-api-key": ["key-1"]}}}}),
+    )
+    .await
+    .expect(201);
+    echo_api(&api, &format!("{url}/b")).await;
+    api.put(
+        "/apis/echo/operations/bare",
+        &json!({"properties": {"method": "GET", "urlTemplate": "/bare"}}),
+    )
+    .await
+    .expect(201);
+    api.put("/policies/policy", &json!({"properties": {"value": r#"<policies><inbound><set-header name="x-global" exists-action="override"><value>g</value></set-header></inbound><outbound><set-header name="x-served-by" exists-action="override"><value>gatehouse</value></set-header></outbound></policies>"#}}))
+        .await
+        .expect(201);
+    api.put("/apis/echo/policies/policy", &json!({"properties": {"value": r#"<policies><inbound><base /><set-header name="x-api" exists-action="override"><value>a</value></set-header><authentication-basic username="svc" password="p@ss:word" /></inbound><outbound><base /></outbound></policies>"#}}))
+        .await
+        .expect(201);
+    // An operation policy without <base/> does not inherit.
+    api.put("/apis/echo/operations/bare/policies/policy", &json!({"properties": {"value": r#"<policies><inbound><set-header name="x-op" exists-action="override"><value>o</value></set-header></inbound></policies>"#}}))
+        .await
+        .expect(201);
+
+    let reply = gw
+        .send("GET", "/echo/any", Vec::new(), &[("x-api", "from-caller")])
+        .await
+        .expect(200);
+    let seen = backend.last();
+    assert_eq!(seen.headers["x-api-key"], "key-1");
+    assert_eq!(seen.headers["x-global"], "g");
+    assert_eq!(
+        seen.headers["x-api"], "a",
+        "override replaces what the caller sent"
+    );
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("svc:p@ss:word");
+    assert_eq!(seen.headers["authorization"], format!("Basic {basic}"));
+    assert_eq!(reply.headers["x-served-by"], "gatehouse");
+
+    gw.get("/echo/bare").await.expect(200);
+    let seen = backend.last();
+    assert_eq!(seen.headers["x-op"], "o");
+    assert!(!seen.headers.contains_key("x-global") && !seen.headers.contains_key("authorization"));
+    assert_eq!(
+        seen.headers["x-api-key"], "key-1",
+        "back-end credentials apply to every route to it"
+    );
+}
+
+async fn hammer(gw: &Api, path: &str, total: usize, concurrency: usize) -> (usize, Vec<String>) {
+    let per = total / concurrency;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let gw = gw.clone();
+        let path = path.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for _ in 0..per {
+                let r = gw.get(&path).await;
+                if !r.status.is_success() {
+                    failures.push(format!("{} {}", r.status, r.text()));
+                }
+            }
+            failures
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.extend(t.await.unwrap());
+    }
+    (per * concurrency, failures)
+}
+
+#[tokio::test]
+async fn backends_that_recycle_connections_lose_no_request() {
+    for (alpn, label) in [
+        (b"http/1.1".to_vec(), "HTTP/1.1 Connection: close"),
+        (b"h2".to_vec(), "HTTP/2 GOAWAY"),
+    ] {
+        let ca = TestCa::new("Recycle CA");
+        let backend = backend::start(backend::Options {
+            alpn: vec![alpn],
+            close_every: Some(100),
+            ..backend::Options::mtls(ca.server(&["localhost"], -1, 30))
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(Options::new(dir.path()));
+        let (api, gw) = (server.api(), server.gateway());
+        api.put(
+            "/caCertificates/ca",
+            &json!({"properties": {"data": b64(&ca.der)}}),
+        )
+        .await
+        .expect(201);
+        let url = base(&backend, "localhost", "https");
+        api.put(
+            "/backends/svc",
+            &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["ca"]}}}),
+        )
+        .await
+        .expect(201);
+        echo_api(&api, &url).await;
+        let (pem, _) = ca.client("gateway");
+        upload_pem(&api, "client", &pem).await;
+        use_certificate(&api, "echo", "client").await;
+
+        let (sent, failures) = hammer(&gw, "/echo/r", 20_000, 16).await;
+        assert!(
+            failures.is_empty(),
+            "{label}: {} of {sent} failed, first: {:?}",
+            failures.len(),
+            failures.first()
+        );
+        let connections = backend.connections();
+        assert!(
+            connections >= sent / 100,
+            "{label}: the back end did not recycle ({connections} connections)"
+        );
+        let metrics = api.get("/metrics").await.expect(200).text();
+        assert!(
+            metrics.contains("gatehouse_backend_connections_new_total{backend=\"svc\"}"),
+            "{metrics}"
+        );
+        eprintln!("{label}: {sent} requests, {connections} back-end connections, 0 failures");
+    }
+}
+
+#[tokio::test]
+async fn hanging_resetting_and_absent_backends_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let (api, gw) = (server.api(), server.gateway());
+    let plain = |mode| backend::Options {
+        tls: None,
+        client_auth: None,
+        mode,
+        ..backend::Options::mtls((
+            vec![],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(vec![].into()),
+        ))
+    };
+    let hang = backend::start(plain(Mode::Hang)).await;
+    let reset = backend::start(plain(Mode::Reset)).await;
+    let healthy = backend::start(plain(Mode::Echo)).await;
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for (id, url) in [
+        ("hang", base(&hang, "127.0.0.1", "http")),
+        ("reset", base(&reset, "127.0.0.1", "http")),
+        ("down", format!("http://127.0.0.1:{down}")),
+        ("ok", base(&healthy, "127.0.0.1", "http")),
+    ] {
+        api.put(
+            &format!("/apis/{id}"),
+            &json!({"properties": {"path": id, "serviceUrl": url}}),
+        )
+        .await
+        .expect(201);
+        api.put(
+            &format!("/apis/{id}/operations/all"),
+            &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
+        )
+        .await
+        .expect(201);
+    }
+    api.put("/apis/hang/policies/policy", &json!({"properties": {"value": r#"<policies><inbound><base /></inbound><backend><forward-request timeout="1" /></backend></policies>"#}}))
+        .await
+        .expect(201);
+
+    let t = Instant::now();
+    let reply = gw.get("/hang/x").await.expect(504);
+    assert_eq!(reply.json()["code"], json!("BackendTimeout"));
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    let reply = gw.get("/reset/x").await.expect(502);
+    assert_eq!(
+        reply.json()["code"],
+        json!("BackendConnectionClosed"),
+        "{}",
+        reply.text()
+    );
+
+    let t = Instant::now();
+    let reply = gw.get("/down/x").await.expect(502);
+    assert_eq!(reply.json()["code"], json!("BackendConnectionRefused"));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "refusal was slow: {:?}",
+        t.elapsed()
+    );
+
+    // The gateway is fine.
+    gw.get("/ok/x").await.expect(200);
+    gw.get("/status-0123456789abcdef").await.expect(200);
+    let metrics = api.get("/metrics").await.expect(200).text();
+    for needle in [
+        r#"gatehouse_requests_total{api="hang",operation="all",code="504"} 1"#,
+        r#"gatehouse_requests_total{api="ok",operation="all",code="200"} 1"#,
+        "gatehouse_request_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn unusable_certificates_fail_closed_and_unasked_ones_are_reported() {
+    let ca = TestCa::new("Closed CA");
+    let backend = backend::start(backend::Options {
+        client_auth: None,
+        ..backend::Options::mtls(ca.server(&["localhost"], -1, 30))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let (api, gw) = (server.api(), server.gateway());
+    api.put(
+        "/caCertificates/ca",
+        &json!({"properties": {"data": b64(&ca.der)}}),
+    )
+    .await
+    .expect(201);
+    let url = base(&backend, "localhost", "https");
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["ca"]}}}),
+    )
+    .await
+    .expect(201);
+    echo_api(&api, &url).await;
+
+    // A back end that does not ask: the request proceeds, the operator is told.
+    let (pem, _) = self_signed_client("gateway");
+    upload_pem(&api, "client", &pem).await;
+    use_certificate(&api, "echo", "client").await;
+    let reply = gw.get("/echo/x").await.expect(200);
+    assert_eq!(reply.json()["clientThumbprint"], Value::Null);
+    assert!(
+        server
+            .logs()
+            .contains("did not ask for a client certificate"),
+        "no warning logged"
+    );
+
+    // An expired certificate is never sent, and no connection is made without it.
+    let (expired_cert, expired_key) = crate::support::pki::rcgen_pem("old", -30, -1);
+    api.put("/certificates/old", &json!({"properties": {"pem": format!("{expired_cert}{expired_key}"), "allowExpired": true}}))
+        .await
+        .expect(201);
+    use_certificate(&api, "echo", "old").await;
+    let before = backend.connections();
+    let reply = gw.get("/echo/x").await.expect(503);
+    assert_eq!(reply.json()["code"], json!("ClientCertificateUnavailable"));
+    assert_eq!(backend.connections(), before);
+}
