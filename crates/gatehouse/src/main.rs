@@ -7,6 +7,12 @@
 mod bootstrap;
 mod logging;
 
+/// mimalloc keeps allocations of each size class apart. With the system allocator, the small
+/// state of each parked client connection landed inside the freed buffers of its last request
+/// and pinned them: 5 KiB per idle connection instead of 1.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

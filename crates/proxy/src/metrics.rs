@@ -88,6 +88,10 @@ pub struct Metrics {
     handshake_failures: Mutex<BTreeMap<(Arc<str>, &'static str), u64>>,
     pub(crate) retries: AtomicU64,
     unmatched: AtomicU64,
+    /// Client connections open now (parked ones included).
+    pub(crate) client_connections: AtomicU64,
+    /// Times an idle client connection was parked.
+    pub(crate) client_parks: AtomicU64,
 }
 
 impl Metrics {
@@ -140,6 +144,15 @@ impl Metrics {
              # TYPE gatehouse_unmatched_requests_total counter\n\
              gatehouse_unmatched_requests_total {}",
             self.unmatched.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_client_connections Client connections open now.\n\
+             # TYPE gatehouse_client_connections gauge\ngatehouse_client_connections {}\n\
+             # HELP gatehouse_client_parks_total Times an idle client connection gave up its buffers.\n\
+             # TYPE gatehouse_client_parks_total counter\ngatehouse_client_parks_total {}",
+            self.client_connections.load(Ordering::Relaxed),
+            self.client_parks.load(Ordering::Relaxed)
         );
         let now = time::OffsetDateTime::now_utc();
         out.push_str(

@@ -688,3 +688,97 @@ async fn unusable_certificates_fail_closed_and_unasked_ones_are_reported() {
     assert_eq!(reply.json()["code"], json!("ClientCertificateUnavailable"));
     assert_eq!(backend.connections(), before);
 }
+
+/// Reads one HTTP/1.1 response with a Content-Length body from `s`.
+async fn read_response(s: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed; got {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_park_and_resume() {
+    use tokio::io::AsyncWriteExt as _;
+    let backend = backend::start(backend::Options {
+        tls: None,
+        client_auth: None,
+        ..backend::Options::mtls((
+            vec![],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(vec![].into()),
+        ))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    echo_api(&server.api(), &base(&backend, "127.0.0.1", "http")).await;
+
+    let mut s = tokio::net::TcpStream::connect(server.gateway)
+        .await
+        .unwrap();
+    for round in 0..3 {
+        s.write_all(format!("GET /echo/r{round} HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let response = read_response(&mut s).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.contains(&format!("/r{round}")), "{response}");
+        // Long enough for the connection to park (idle for a whole 50 ms tick).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A request split by a pause: the first half is read and the connection goes quiet; the
+    // bytes already read are replayed to a fresh connection state (a connection in the middle
+    // of a request does not park).
+    s.write_all(b"GET /echo/split HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    s.write_all(b"st: gw\r\n\r\n").await.unwrap();
+    let response = read_response(&mut s).await;
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.contains("/split"),
+        "{response}"
+    );
+    assert_eq!(
+        backend.connections(),
+        1,
+        "one back-end connection served it all"
+    );
+    let metrics = server.api().get("/metrics").await.expect(200).text();
+    let parks: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gatehouse_client_parks_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        parks >= 3,
+        "the connection parked {parks} times:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("gatehouse_client_connections 1"),
+        "{metrics}"
+    );
+}
