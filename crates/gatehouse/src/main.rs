@@ -83,10 +83,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             logging::init(args.log_format);
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = args.worker_threads {
-                builder.worker_threads(n.max(1));
-            }
+            // One worker: a current-thread runtime does the same work without the
+            // work-stealing scheduler's cross-thread bookkeeping.
+            let mut builder = match args.worker_threads {
+                Some(1) => tokio::runtime::Builder::new_current_thread(),
+                Some(n) => {
+                    let mut b = tokio::runtime::Builder::new_multi_thread();
+                    b.worker_threads(n.max(1));
+                    b
+                }
+                None => tokio::runtime::Builder::new_multi_thread(),
+            };
             let runtime = match builder.enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {

@@ -13,6 +13,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::upstream::BackendBody;
+
 /// The caller's body, on its way to the back end.
 pub(crate) enum RequestBody {
     /// No body (most GETs): nothing to keep for a retry.
@@ -114,7 +116,7 @@ impl Body for RequestBody {
 /// What the gateway answers with.
 pub enum ProxyBody {
     /// The back end's body, streamed.
-    Backend(Incoming),
+    Backend(BackendBody),
     /// A body the gateway made (errors, health).
     Full(Option<Bytes>),
 }

@@ -1,7 +1,6 @@
 //! Opens connections to back ends: TCP, then TLS with the pool's client config. Reports why a
 //! connection could not be made, with the back end certificate's subject and issuer for the log.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,8 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -24,7 +21,6 @@ use crate::metrics::UpstreamStats;
 use crate::tls::{HANDSHAKE, Observer};
 
 /// Opens connections for one pool.
-#[derive(Clone)]
 pub(crate) struct Connector {
     pub(crate) tls: Arc<ClientConfig>,
     pub(crate) stats: Arc<UpstreamStats>,
@@ -66,17 +62,15 @@ impl Drop for BackendStream {
     }
 }
 
-impl Connection for BackendStream {
-    fn connected(&self) -> Connected {
-        let mut connected = Connected::new();
-        if let Some(facts) = &self.facts {
-            connected = connected.extra(facts.clone());
-        }
-        if self.h2 {
-            connected.negotiated_h2()
-        } else {
-            connected
-        }
+impl BackendStream {
+    /// Whether ALPN chose HTTP/2.
+    pub(crate) fn is_h2(&self) -> bool {
+        self.h2
+    }
+
+    /// What the TLS handshake showed (`None` for cleartext).
+    pub(crate) fn facts(&self) -> Option<HandshakeFacts> {
+        self.facts.clone()
     }
 }
 
@@ -149,26 +143,13 @@ impl AsyncWrite for BackendStream {
     }
 }
 
-type ConnectFuture =
-    Pin<Box<dyn Future<Output = Result<TokioIo<BackendStream>, ConnectError>> + Send>>;
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<BackendStream>;
-    type Error = ConnectError;
-    type Future = ConnectFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> ConnectFuture {
-        let this = self.clone();
-        Box::pin(async move { this.connect(uri).await.map(TokioIo::new) })
-    }
-}
-
 impl Connector {
-    async fn connect(self, uri: Uri) -> Result<BackendStream, ConnectError> {
+    /// Opens a connection to `uri`'s origin: TCP, then TLS for `https`.
+    ///
+    /// # Errors
+    /// A classified [`ConnectError`] naming the address and, for TLS, the back end's
+    /// certificate.
+    pub(crate) async fn connect(&self, uri: &Uri) -> Result<BackendStream, ConnectError> {
         let https = uri.scheme_str() == Some("https");
         let host = uri
             .host()
@@ -253,7 +234,7 @@ impl Connector {
             io,
             h2,
             facts,
-            stats: self.stats,
+            stats: Arc::clone(&self.stats),
         })
     }
 

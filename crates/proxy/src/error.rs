@@ -11,8 +11,8 @@ use http::{HeaderValue, StatusCode, header};
 use rustls::{AlertDescription, CertificateError};
 
 use crate::body::ProxyBody;
-use crate::connect::HandshakeFacts;
 use crate::tls::VerifyRefusal;
+use crate::upstream::SendError;
 
 /// What went wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -271,20 +271,15 @@ fn sources<'a>(
     std::iter::successors(Some(e), |e: &&'a (dyn StdError + 'static)| (*e).source())
 }
 
-/// Classifies what the HTTP client returned, using what the connection's handshake showed.
+/// Classifies why a request could not be sent, using what the connection's handshake showed.
 ///
 /// A TLS 1.3 back end judges the client certificate after the handshake; its alert can lose
 /// the race with the client's first writes, and the client then sees only a closed
 /// connection. A connection that closed before the back end sent a single byte, after a
 /// handshake in which it asked for a client certificate, was refused for that certificate.
-pub(crate) fn classify_request_error(error: &hyper_util::client::legacy::Error) -> Failure {
-    let mut failure = classify(error);
-    let facts = error.connect_info().and_then(|info| {
-        let mut extensions = http::Extensions::new();
-        info.get_extras(&mut extensions);
-        extensions.get::<HandshakeFacts>().cloned()
-    });
-    if let Some(facts) = facts
+pub(crate) fn classify_send(error: &SendError) -> Failure {
+    let mut failure = classify(&*error.error);
+    if let Some(facts) = &error.facts
         && failure.kind == Kind::BackendConnectionClosed
         && facts.certificate_requested
         && facts.bytes_read.load(std::sync::atomic::Ordering::Relaxed) == 0

@@ -16,10 +16,11 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::{ProxyBody, RequestBody};
-use crate::error::{Failure, Kind, Replay, classify_request_error};
+use crate::error::{Failure, Kind, Replay, classify_send};
 use crate::headers;
 use crate::metrics::Metrics;
 use crate::table::{OpEntry, RouteTable};
+use crate::upstream::BackendBody;
 
 /// The request id header, on the response and on the request to the back end.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -201,6 +202,7 @@ async fn forward(
     headers::add_forwarded(&mut parts.headers, remote.ip(), host, "http");
     headers::apply(&mut parts.headers, &plan.request_headers);
     parts.headers.insert(REQUEST_ID, request_id.clone());
+    parts.headers.insert(header::HOST, op.host.clone());
 
     let (body, mut reclaim) = RequestBody::new(body);
     let deadline = tokio::time::Instant::now() + plan.timeout.unwrap_or(shared.backend_timeout);
@@ -212,8 +214,9 @@ async fn forward(
         *outgoing.uri_mut() = uri.clone();
         *outgoing.version_mut() = Version::HTTP_11;
         *outgoing.headers_mut() = parts.headers.clone();
-        upstream.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let result = tokio::time::timeout_at(deadline, upstream.client.request(outgoing)).await;
+        // A retry goes out on a fresh connection: the pooled one just failed.
+        let fresh = attempt > 1;
+        let result = tokio::time::timeout_at(deadline, upstream.pool.send(outgoing, fresh)).await;
         let error = match result {
             Ok(Ok(response)) => return Ok(respond(response, plan, request_id)),
             Ok(Err(e)) => e,
@@ -228,7 +231,7 @@ async fn forward(
                 ));
             }
         };
-        let failure = classify_request_error(&error);
+        let failure = classify_send(&error);
         let repeatable = match failure.replay {
             Replay::Unprocessed => true,
             Replay::MaybeProcessed => is_idempotent(&parts.method),
@@ -250,7 +253,7 @@ async fn forward(
 }
 
 fn respond(
-    response: Response<Incoming>,
+    response: Response<BackendBody>,
     plan: &gatehouse_model::snapshot::RequestPlan,
     request_id: &HeaderValue,
 ) -> Response<ProxyBody> {

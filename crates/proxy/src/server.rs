@@ -131,6 +131,7 @@ pub(crate) async fn serve(
     drop(listener);
     ctx.stopping.store(true, Ordering::SeqCst);
     ctx.stop.notify_waiters();
+    ctx.tick.notify_waiters();
     let drained = async {
         loop {
             let notified = ctx.drained.notified();
@@ -222,14 +223,18 @@ impl Activity {
         self.idle_since.store(0, Ordering::Relaxed);
     }
 
+    /// Nothing in flight, everything flushed, hyper waiting to read.
+    fn quiet(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.unflushed.load(Ordering::Relaxed)
+            && self.read_waiting.load(Ordering::Relaxed)
+    }
+
     /// At a tick: whether the connection has been idle since the previous tick. Idle means
     /// nothing in flight, everything flushed, hyper waiting to read; any activity in between
     /// resets it, so only a connection idle across a whole tick parks.
     fn idle_across(&self, epoch: u64) -> bool {
-        let idle = self.in_flight.load(Ordering::Relaxed) == 0
-            && !self.unflushed.load(Ordering::Relaxed)
-            && self.read_waiting.load(Ordering::Relaxed);
-        if !idle {
+        if !self.quiet() {
             self.busy();
             return false;
         }
@@ -411,23 +416,41 @@ async fn active_phase(
     });
     let mut conn = ctx.h1.serve_connection(TokioIo::new(io), service);
     let mut stopping = false;
+    // Only an idle connection listens to the tick: a busy one is polled by its own I/O and
+    // checks the stop flag then, so the request path does not pay for the tick.
     let mut tick = Box::pin(ctx.tick.notified());
-    let mut stop = Box::pin(ctx.stop.notified());
+    let mut tick_armed = false;
     let outcome = poll_fn(|cx| {
-        if !stopping && (ctx.stopping.load(Ordering::SeqCst) || stop.as_mut().poll(cx).is_ready()) {
+        if !stopping && ctx.stopping.load(Ordering::SeqCst) {
             stopping = true;
             Pin::new(&mut conn).graceful_shutdown();
         }
         if let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
             return Poll::Ready(Outcome::Closed(result));
         }
-        while tick.as_mut().poll(cx).is_ready() {
-            tick.set(ctx.tick.notified());
+        if !activity.quiet() {
+            return Poll::Pending;
+        }
+        loop {
+            if !tick_armed {
+                tick.set(ctx.tick.notified());
+                tick_armed = true;
+            }
+            if tick.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            tick_armed = false;
+            if ctx.stopping.load(Ordering::SeqCst) && !stopping {
+                stopping = true;
+                Pin::new(&mut conn).graceful_shutdown();
+                if let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
+                    return Poll::Ready(Outcome::Closed(result));
+                }
+            }
             if !stopping && activity.idle_across(ctx.epoch.load(Ordering::Relaxed)) {
                 return Poll::Ready(Outcome::Park);
             }
         }
-        Poll::Pending
     })
     .await;
     match outcome {

@@ -21,6 +21,8 @@ pub(crate) struct OpEntry {
     pub(crate) stats: Arc<OpStats>,
     /// Earliest end of validity among the client certificates, as a Unix time.
     pub(crate) certificate_not_after: Option<i64>,
+    /// The back end's `Host` header, made once.
+    pub(crate) host: http::HeaderValue,
 }
 
 impl OpEntry {
@@ -69,7 +71,11 @@ impl RouteTable {
                         tracing::error!(api = %api.id, operation = %route.id, "{why}");
                         Arc::<str>::from(why)
                     });
+                // An authority that parsed as part of a URL is a valid header value.
+                let host = http::HeaderValue::from_str(&plan.backend.url.authority)
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
                 ops.push(OpEntry {
+                    host,
                     api: Arc::clone(&api_id),
                     id: route.id.as_str().into(),
                     stats: metrics.op(&api.id, &route.id),

@@ -2,18 +2,33 @@
 //! their versions, pool settings): a change of certificate or trust gets a new pool and never
 //! reuses a connection made under the old one; pools no configuration needs are dropped, and
 //! their connections close once their last request is done.
+//!
+//! An HTTP/1.1 connection belongs to the request using it: the request's own task drives it
+//! (no driver task, no channel hop), and it goes back to the pool when the response body has
+//! been read to its end. Idle connections are not driven; a closed one is noticed when it is
+//! taken (without a system call: the socket's readiness says so) or by the periodic sweep.
+//! HTTP/2 back ends get one multiplexed connection, driven by its own task.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::error::Error as StdError;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use gatehouse_model::snapshot::{BackendRoute, ClientIdentity, PoolSettings, TlsSettings};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::{Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::crypto::CryptoProvider;
 
 use crate::body::RequestBody;
-use crate::connect::Connector;
+use crate::connect::{BackendStream, Connector, HandshakeFacts};
 use crate::metrics::{Metrics, UpstreamStats};
 use crate::tls::{SystemRoots, client_config};
 
@@ -26,12 +41,299 @@ pub(crate) struct UpstreamKey {
     pool: PoolSettings,
 }
 
-/// A pool of connections and the client that uses it.
+/// A pool of connections to one back end under one TLS configuration.
 pub(crate) struct Upstream {
-    pub(crate) client: Client<Connector, RequestBody>,
-    pub(crate) stats: Arc<UpstreamStats>,
+    pub(crate) pool: Arc<Pool>,
     /// Metric and log label: the back end entity id, or the origin.
     pub(crate) label: Arc<str>,
+}
+
+type H1Sender = http1::SendRequest<RequestBody>;
+type H1Conn = http1::Connection<TokioIo<BackendStream>, RequestBody>;
+
+/// An HTTP/1.1 connection: the sender and the connection it drives.
+struct H1 {
+    sender: H1Sender,
+    /// Boxed once per connection: it moves between pool, request and body.
+    conn: Box<H1Conn>,
+    facts: Option<HandshakeFacts>,
+    idle_since: Instant,
+}
+
+impl H1 {
+    /// Lets the connection run without a task to wake: reads EOF or an error if the back end
+    /// closed it. `true` while it is still usable.
+    fn alive(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        Pin::new(&mut *self.conn).poll(&mut cx).is_pending()
+    }
+}
+
+struct H2 {
+    sender: http2::SendRequest<RequestBody>,
+    facts: Option<HandshakeFacts>,
+}
+
+/// Connections to one origin.
+pub(crate) struct Pool {
+    connector: Connector,
+    idle: Mutex<Vec<H1>>,
+    h2: Mutex<Option<H2>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    stats: Arc<UpstreamStats>,
+}
+
+/// Why a request could not be sent, with what the connection's handshake showed.
+pub(crate) struct SendError {
+    pub(crate) error: Box<dyn StdError + Send + Sync>,
+    pub(crate) facts: Option<HandshakeFacts>,
+}
+
+impl SendError {
+    fn new(
+        error: impl Into<Box<dyn StdError + Send + Sync>>,
+        facts: Option<HandshakeFacts>,
+    ) -> Self {
+        Self {
+            error: error.into(),
+            facts,
+        }
+    }
+}
+
+impl Pool {
+    /// Sends `request` (absolute URI) on a pooled connection, or on a new one when `fresh` is
+    /// set or none is available.
+    ///
+    /// # Errors
+    /// Connect, handshake and send failures, for the caller to classify.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        request: Request<RequestBody>,
+        fresh: bool,
+    ) -> Result<Response<BackendBody>, SendError> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if !fresh {
+            if let Some(h2) = self.shared_h2() {
+                return send_h2(h2, request).await;
+            }
+            if let Some(h1) = self.take_idle() {
+                return self.send_h1(h1, request).await;
+            }
+        }
+        let stream = self
+            .connector
+            .connect(request.uri())
+            .await
+            .map_err(|e| SendError::new(e, None))?;
+        let facts = stream.facts();
+        if stream.is_h2() {
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| SendError::new(e, facts.clone()))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "back-end HTTP/2 connection ended with an error");
+                }
+            });
+            let h2 = H2 { sender, facts };
+            if self.max_idle > 0
+                && let Ok(mut slot) = self.h2.lock()
+            {
+                *slot = Some(H2 {
+                    sender: h2.sender.clone(),
+                    facts: h2.facts.clone(),
+                });
+            }
+            return send_h2(h2, request).await;
+        }
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| SendError::new(e, facts.clone()))?;
+        let h1 = H1 {
+            sender,
+            conn: Box::new(conn),
+            facts,
+            idle_since: Instant::now(),
+        };
+        self.send_h1(h1, request).await
+    }
+
+    fn shared_h2(&self) -> Option<H2> {
+        let mut slot = self.h2.lock().ok()?;
+        match slot.as_ref() {
+            Some(h2) if !h2.sender.is_closed() && h2.sender.is_ready() => Some(H2 {
+                sender: h2.sender.clone(),
+                facts: h2.facts.clone(),
+            }),
+            Some(_) => {
+                // GOAWAY or closed: the next request opens a new connection.
+                *slot = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The most recently used idle connection that is still open.
+    fn take_idle(&self) -> Option<H1> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(mut h1) = idle.pop() {
+            if h1.idle_since.elapsed() < self.idle_timeout && h1.alive() && h1.sender.is_ready() {
+                return Some(h1);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, mut h1: H1) {
+        if !h1.alive() || !h1.sender.is_ready() {
+            return;
+        }
+        h1.idle_since = Instant::now();
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(h1);
+        }
+    }
+
+    /// Closes idle connections past their timeout or closed by the back end.
+    fn sweep(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let timeout = self.idle_timeout;
+            idle.retain_mut(|h1| h1.idle_since.elapsed() < timeout && h1.alive());
+        }
+    }
+
+    async fn send_h1(
+        self: &Arc<Self>,
+        mut h1: H1,
+        mut request: Request<RequestBody>,
+    ) -> Result<Response<BackendBody>, SendError> {
+        // HTTP/1.1 wants the origin form; the Host header is already set.
+        if let Some(pq) = request.uri().path_and_query().cloned() {
+            *request.uri_mut() = Uri::from(pq);
+        }
+        let response = h1.sender.send_request(request);
+        tokio::pin!(response);
+        let mut conn_done = false;
+        let result = poll_fn(|cx| {
+            if !conn_done && Pin::new(&mut *h1.conn).poll(cx).is_ready() {
+                // The connection ended; the response future reports why.
+                conn_done = true;
+            }
+            response.as_mut().poll(cx)
+        })
+        .await;
+        match result {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                let lease = (!conn_done).then(|| Lease {
+                    h1,
+                    pool: Arc::clone(self),
+                });
+                Ok(Response::from_parts(parts, BackendBody::H1 { body, lease }))
+            }
+            Err(e) => Err(SendError::new(e, h1.facts)),
+        }
+    }
+}
+
+async fn send_h2(
+    mut h2: H2,
+    request: Request<RequestBody>,
+) -> Result<Response<BackendBody>, SendError> {
+    match h2.sender.send_request(request).await {
+        Ok(response) => Ok(response.map(BackendBody::H2)),
+        Err(e) => Err(SendError::new(e, h2.facts)),
+    }
+}
+
+/// An HTTP/1.1 connection lent to one response; returned when its body has been read.
+struct Lease {
+    h1: H1,
+    pool: Arc<Pool>,
+}
+
+/// A back end's response body, streamed; for HTTP/1.1 it drives the connection as it is read.
+pub enum BackendBody {
+    /// Over an HTTP/1.1 connection lent to this response.
+    #[allow(private_interfaces)] // the lease is an implementation detail
+    H1 {
+        /// The body.
+        body: Incoming,
+        /// The connection, until the body ends (`None`: it will not be reused).
+        lease: Option<Lease>,
+    },
+    /// A stream of a multiplexed HTTP/2 connection.
+    H2(Incoming),
+}
+
+impl BackendBody {
+    /// Returns the connection to its pool once the body is complete.
+    fn release(lease: &mut Option<Lease>) {
+        if let Some(lease) = lease.take() {
+            let Lease { h1, pool } = lease;
+            pool.put_idle(h1);
+        }
+    }
+}
+
+impl Drop for BackendBody {
+    fn drop(&mut self) {
+        // A body nobody reads because it is empty (204, HEAD) still frees its connection;
+        // a body dropped half-read leaves its connection unusable, and it closes.
+        if let BackendBody::H1 { body, lease } = self
+            && body.is_end_stream()
+        {
+            Self::release(lease);
+        }
+    }
+}
+
+impl Body for BackendBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            BackendBody::H2(body) => Pin::new(body).poll_frame(cx),
+            BackendBody::H1 { body, lease } => {
+                if let Some(l) = lease
+                    && Pin::new(&mut *l.h1.conn).poll(cx).is_ready()
+                {
+                    // Closed (Connection: close, or an error): what it read is still in the
+                    // body; the connection itself is done.
+                    *lease = None;
+                }
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                if let Poll::Ready(None) = polled {
+                    Self::release(lease);
+                }
+                polled
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            BackendBody::H1 { body, .. } | BackendBody::H2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            BackendBody::H1 { body, .. } | BackendBody::H2(body) => body.size_hint(),
+        }
+    }
 }
 
 /// Every live pool, by key. Used when a snapshot is applied, never per request.
@@ -93,24 +395,22 @@ impl Pools {
         let tls = client_config(&settings.tls, identities, &self.roots, &self.provider)
             .map_err(|e| format!("cannot build the TLS configuration: {e}"))?;
         let stats = metrics.upstream(&label);
-        let connector = Connector {
-            tls,
+        let pool = Arc::new(Pool {
+            connector: Connector {
+                tls,
+                stats: Arc::clone(&stats),
+                connect_timeout: self.connect_timeout,
+                presents_certificate: !identities.is_empty(),
+                backend: Arc::clone(&label),
+            },
+            idle: Mutex::new(Vec::new()),
+            h2: Mutex::new(None),
+            max_idle: usize::try_from(settings.pool.max_idle).unwrap_or(usize::MAX),
+            idle_timeout: settings.pool.idle_timeout,
             stats: Arc::clone(&stats),
-            connect_timeout: self.connect_timeout,
-            presents_certificate: !identities.is_empty(),
-            backend: Arc::clone(&label),
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(usize::try_from(settings.pool.max_idle).unwrap_or(usize::MAX))
-            .pool_idle_timeout(settings.pool.idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
-        let upstream = Arc::new(Upstream {
-            client,
-            stats,
-            label,
         });
+        spawn_sweeper(Arc::downgrade(&pool), settings.pool.idle_timeout);
+        let upstream = Arc::new(Upstream { pool, label });
         map.insert(key, Arc::clone(&upstream));
         Ok(upstream)
     }
@@ -126,4 +426,23 @@ impl Pools {
             }
         }
     }
+}
+
+/// Closes a pool's idle connections as they expire; ends with the pool.
+fn spawn_sweeper(pool: Weak<Pool>, idle_timeout: Duration) {
+    let every = (idle_timeout / 2).clamp(Duration::from_millis(500), Duration::from_secs(15));
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            match pool.upgrade() {
+                Some(pool) => pool.sweep(),
+                None => return,
+            }
+        }
+    });
 }

@@ -177,7 +177,7 @@ async fn sigterm_stops_cleanly_and_health_answers() {
         .json();
     assert_eq!(health["status"], json!("ok"));
     assert!(server.stop().success());
-    assert!(server.logs().contains("shutting down"));
+    assert!(server.wait_for_log("shutting down"));
 }
 
 #[tokio::test]

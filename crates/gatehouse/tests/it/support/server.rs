@@ -155,6 +155,19 @@ impl Server {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether the log holds `needle` within a few seconds (lines reach us through a pipe and
+    /// a reader thread, a moment after the server wrote them).
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// A client with the test token.
     pub fn api(&self) -> Api {
         Api::new(self.admin, self.options.token.clone())
