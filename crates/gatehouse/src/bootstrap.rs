@@ -41,7 +41,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cp = Arc::new(ControlPlane::open(Arc::clone(&store), master, limits).await?);
     let auth = Arc::new(admin_auth(store.as_ref(), data_dir).await?);
 
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(gatehouse_proxy::backend_provider());
     let grace = Duration::from_secs(args.shutdown_grace);
     let gateway = Arc::new(gatehouse_proxy::Gateway::new(
         gatehouse_proxy::Options {

@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 pub use body::ProxyBody;
 pub use error::Kind;
 pub use metrics::Metrics;
-pub use tls::SystemRoots;
+pub use tls::{SystemRoots, backend_provider};
 
 use handler::Shared;
 use table::RouteTable;

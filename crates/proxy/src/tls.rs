@@ -88,9 +88,80 @@ fn verifier_for(
         .ok()
 }
 
+/// The crypto provider for back-end connections: aws-lc-rs with AES-128-GCM/SHA-256 suites
+/// preferred. SHA-256 runs on the CPU's SHA extensions where SHA-384 does not, which makes
+/// the TLS 1.3 key schedule of a full handshake cheaper; AES-128-GCM is TLS 1.3's mandatory
+/// suite. The AES-256 and ChaCha20 suites stay available.
+pub fn backend_provider() -> CryptoProvider {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites.sort_by_key(|s| match s.suite() {
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 => 0,
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384 => 1,
+        rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => 2,
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 3,
+        _ => 4,
+    });
+    provider
+}
+
+/// Chains that verified, so a back end presenting the same certificate again is not walked
+/// and re-verified on every new connection. Keyed by the exact certificates and the server
+/// name; an entry is good until the leaf expires. The verifier owning the cache belongs to
+/// one set of trust settings, so the roots are fixed for it. Handshake signatures are always
+/// verified.
+#[derive(Debug, Default)]
+struct VerifiedChains {
+    entries: Mutex<std::collections::HashMap<Vec<u8>, u64>>,
+}
+
+/// Entries kept per verifier; a back end pool sees a handful of server certificates.
+const VERIFIED_CHAINS_MAX: usize = 64;
+
+impl VerifiedChains {
+    fn key(
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+    ) -> Vec<u8> {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(end_entity.as_ref());
+        for i in intermediates {
+            ctx.update(&(i.len() as u64).to_be_bytes());
+            ctx.update(i.as_ref());
+        }
+        ctx.update(server_name.to_str().as_bytes());
+        ctx.finish().as_ref().to_vec()
+    }
+
+    fn contains(&self, key: &[u8], now: UnixTime) -> bool {
+        self.entries
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).copied())
+            .is_some_and(|not_after| now.as_secs() < not_after)
+    }
+
+    fn insert(&self, key: Vec<u8>, end_entity: &CertificateDer<'_>) {
+        let Ok(info) = gatehouse_pki::certificate_info(end_entity.as_ref()) else {
+            return;
+        };
+        let Ok(not_after) = u64::try_from(info.not_after.unix_timestamp()) else {
+            return;
+        };
+        if let Ok(mut m) = self.entries.lock() {
+            if m.len() >= VERIFIED_CHAINS_MAX {
+                m.clear();
+            }
+            m.insert(key, not_after);
+        }
+    }
+}
+
 /// Implements a back end's TLS switches on top of webpki.
 #[derive(Debug)]
 struct BackendVerifier {
+    verified: VerifiedChains,
     /// Chain check (system roots or the back end's CAs); `None` skips it.
     chain: Option<Arc<WebPkiServerVerifier>>,
     /// Whether chain validation was asked for: with no usable roots it fails closed.
@@ -168,8 +239,15 @@ impl ServerCertVerifier for BackendVerifier {
         let Some(chain) = &self.chain else {
             return Err(Error::InvalidCertificate(CertificateError::UnknownIssuer));
         };
+        let key = VerifiedChains::key(end_entity, intermediates, server_name);
+        if self.verified.contains(&key, now) {
+            return Ok(ServerCertVerified::assertion());
+        }
         match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                self.verified.insert(key, end_entity);
+                Ok(v)
+            }
             // webpki checks the chain before the name: a name error means the chain is good.
             Err(e) if is_name_error(&e) && !self.validate_name => {
                 Ok(ServerCertVerified::assertion())
@@ -288,6 +366,7 @@ pub(crate) fn client_config(
         verifier_for(store, provider)
     };
     let verifier = BackendVerifier {
+        verified: VerifiedChains::default(),
         chain,
         validate_chain: settings.validate_chain,
         validate_name: settings.validate_name,

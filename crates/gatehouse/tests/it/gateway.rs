@@ -780,3 +780,110 @@ async fn idle_keep_alive_connections_park_and_resume() {
         "{metrics}"
     );
 }
+
+/// A cleartext back end in `mode`, behind API `id` at `/{id}` with a catch-all operation.
+async fn plain_api(server: &Server, id: &str, mode: Mode) -> Backend {
+    let backend = backend::start(backend::Options {
+        tls: None,
+        client_auth: None,
+        mode,
+        ..backend::Options::mtls((
+            vec![],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(vec![].into()),
+        ))
+    })
+    .await;
+    let api = server.api();
+    api.put(
+        &format!("/apis/{id}"),
+        &json!({"properties": {"path": id, "serviceUrl": base(&backend, "127.0.0.1", "http")}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        &format!("/apis/{id}/operations/all"),
+        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
+    )
+    .await
+    .expect(201);
+    backend
+}
+
+#[tokio::test]
+async fn only_requests_safe_to_repeat_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let gw = server.gateway();
+    let reset = plain_api(&server, "reset", Mode::Reset).await;
+
+    // GET is safe to repeat: it goes out again on fresh connections, then fails clearly.
+    gw.get("/reset/x").await.expect(502);
+    assert_eq!(reset.seen().len(), 3, "the first attempt and two retries");
+    assert_eq!(reset.connections(), 3, "each retry on a fresh connection");
+
+    // A POST whose body was sent may have been processed: it is not repeated.
+    let before = reset.seen().len();
+    let reply = gw
+        .send("POST", "/reset/x", b"order=1".to_vec(), &[])
+        .await
+        .expect(502);
+    assert_eq!(reply.json()["code"], json!("BackendConnectionClosed"));
+    assert_eq!(
+        reset.seen().len(),
+        before + 1,
+        "a POST must not be sent twice"
+    );
+    let metrics = server.api().get("/metrics").await.expect(200).text();
+    assert!(metrics.contains("gatehouse_retries_total 2"), "{metrics}");
+}
+
+// Two workers: stopping the server blocks one, and the test back end must keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(Options::new(dir.path()));
+    let _slow = plain_api(&server, "slow", Mode::Slow(1500)).await;
+    let gw = server.gateway();
+    let in_flight = tokio::spawn(async move { gw.get("/slow/x").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    assert!(tokio::task::block_in_place(|| server.stop()).success());
+    let reply = in_flight.await.unwrap();
+    assert_eq!(
+        reply.status.as_u16(),
+        200,
+        "the request in flight at SIGTERM was answered"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "the server did not wait for it"
+    );
+    // And nothing new is accepted.
+    assert!(
+        tokio::net::TcpStream::connect(server.gateway)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_speaks_http2_cleartext() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let echo = plain_api(&server, "h2c", Mode::Echo).await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let uri = format!("http://{}/h2c/hello?q=1", server.gateway);
+    let response = client
+        .request(
+            hyper::Request::get(uri)
+                .body(http_body_util::Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert_eq!(echo.last().uri, "/hello?q=1");
+}

@@ -32,6 +32,8 @@ pub enum Mode {
     Hang,
     /// Reads the request, then resets the connection.
     Reset,
+    /// Answers like `Echo`, after this many milliseconds.
+    Slow(u64),
 }
 
 /// How to run the back end.
@@ -322,6 +324,7 @@ async fn respond(
         Mode::Reset => {
             return Err(std::io::Error::other("reset on purpose"));
         }
+        Mode::Slow(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
         Mode::Echo => {}
     }
     let is_h2 = req.version() == hyper::Version::HTTP_2;
