@@ -203,6 +203,17 @@ def median(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
+def round_ratios(runs, keys):
+    """Median over rounds of Gatehouse's figure divided by each reference's in the same round:
+    the runs of one round are seconds apart, so slow drifts of the host cancel out."""
+    out = {}
+    for ref in ("nginx", "haproxy"):
+        for key in keys:
+            ratios = [g[key] / r[key] for g, r in zip(runs["gatehouse"], runs[ref]) if r[key]]
+            out[f"{key}_vs_{ref}"] = statistics.median(ratios) if ratios else None
+    return out
+
+
 def m1():
     log(f"## M1 pooled upstream mTLS: wrk -t1 -c{CONNS} -d{DUR}s, median of {ROUNDS} interleaved rounds")
     runs = {n: [] for n in PROXIES}
@@ -219,6 +230,7 @@ def m1():
                      {"reuse": statistics.median(1 - max(x["new_backend_conns"], 0) / x["requests"] for x in v),
                       "errors": sum(x["errors"] + x["non2xx"] for x in v)}
                      for n, v in runs.items()}
+    results["m1_round_ratios"] = round_ratios(runs, ("rps", "cpu_us_per_req", "p99_us"))
 
 
 def m2():
@@ -248,6 +260,7 @@ def m3():
                 f"new backend conns={res['new_backend_conns']} requests={res['requests']} errors={res['errors']}")
     results["m3"] = {n: {"rps": median(v, "rps"), "cpu_us_per_handshake": median(v, "cpu_us_per_req")}
                      for n, v in runs.items()}
+    results["m3_round_ratios"] = round_ratios(runs, ("rps", "cpu_us_per_req"))
 
 
 async def _idle(port, path, n, hold, ready):
@@ -435,6 +448,10 @@ def summary():
             log(f"| {label} | {fmt.format(n[key])} | {fmt.format(h[key])} | {fmt.format(g[key])} | "
                 f"{ratio(g[key], n[key])} | {ratio(g[key], h[key])} |")
         log(f"| failed requests | {n['errors']} | {h['errors']} | {g['errors']} | | |")
+        rr = results.get("m1_round_ratios", {})
+        log(f"| per-round ratios (median): requests/s | | | | {rr['rps_vs_nginx']:.2f}x | {rr['rps_vs_haproxy']:.2f}x |")
+        log(f"| per-round ratios (median): CPU per request | | | | {rr['cpu_us_per_req_vs_nginx']:.2f}x | {rr['cpu_us_per_req_vs_haproxy']:.2f}x |")
+        log(f"| per-round ratios (median): p99 | | | | {rr['p99_us_vs_nginx']:.2f}x | {rr['p99_us_vs_haproxy']:.2f}x |")
     if "m2" in results:
         g, n, h = (results["m2"][k] for k in ("gatehouse", "nginx", "haproxy"))
         log("| M2 added latency, 1 conn | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
@@ -447,6 +464,8 @@ def summary():
         log("|---|---|---|---|---|---|")
         for key, label in (("rps", "requests/s"), ("cpu_us_per_handshake", "proxy CPU per handshake (us)")):
             log(f"| {label} | {n[key]:.0f} | {h[key]:.0f} | {g[key]:.0f} | {ratio(g[key], n[key])} | {ratio(g[key], h[key])} |")
+        rr = results.get("m3_round_ratios", {})
+        log(f"| per-round ratios (median): CPU per handshake | | | | {rr['cpu_us_per_req_vs_nginx']:.2f}x | {rr['cpu_us_per_req_vs_haproxy']:.2f}x |")
     if "m4" in results:
         g, n, h = (results["m4"][k]["mib_per_10k"] for k in ("gatehouse", "nginx", "haproxy"))
         log("| M4 memory per 10k idle clients | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
