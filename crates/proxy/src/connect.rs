@@ -18,7 +18,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::error::{ConnectError, Kind, tls_kind};
 use crate::metrics::UpstreamStats;
-use crate::tls::{HANDSHAKE, Observer};
+use crate::tls::{HANDSHAKE, Observer, Presented};
 
 /// Opens connections for one pool.
 pub(crate) struct Connector {
@@ -41,6 +41,8 @@ pub(crate) struct HandshakeFacts {
     /// Application bytes read on the connection since the handshake. A TLS 1.3 back end that
     /// refuses the client certificate does so before it sends any.
     pub(crate) bytes_read: Arc<AtomicU64>,
+    /// The client certificate the handshake presented.
+    pub(crate) presented: Option<Presented>,
 }
 
 /// A connection to a back end.
@@ -223,6 +225,7 @@ impl Connector {
                 certificate_requested: requested,
                 certificate_presented: self.presents_certificate,
                 bytes_read: Arc::new(AtomicU64::new(0)),
+                presented: observer.presented.lock().ok().and_then(|p| p.clone()),
             };
             (Io::Tls(Box::new(tls)), h2, Some(facts))
         } else {

@@ -20,7 +20,8 @@ use crate::error::{Failure, Kind, Replay, classify_send};
 use crate::headers;
 use crate::metrics::Metrics;
 use crate::table::{OpEntry, RouteTable};
-use crate::upstream::BackendBody;
+use crate::trace::{CallLog, CallRecord, TRACE};
+use crate::upstream::{BackendBody, PresentedOn};
 
 /// The request id header, on the response and on the request to the back end.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -36,6 +37,7 @@ pub(crate) struct Shared {
     pub(crate) table: ArcSwap<RouteTable>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) backend_timeout: Duration,
+    pub(crate) calls: CallLog,
     ids: RequestIds,
 }
 
@@ -45,6 +47,7 @@ impl Shared {
             table: ArcSwap::from_pointee(RouteTable::empty()),
             metrics,
             backend_timeout,
+            calls: CallLog::default(),
             ids: RequestIds::new(),
         }
     }
@@ -93,16 +96,32 @@ pub(crate) async fn handle(
         ok.headers_mut().insert(REQUEST_ID, request_id);
         return Ok(ok);
     }
+    let traced = request.headers().contains_key(&TRACE);
     let table = shared.table.load();
     let Some(matched) = table.route(request.method(), request.uri().path()) else {
         shared.metrics.unmatched();
-        return Ok(Failure::new(Kind::RouteNotFound, "").response(&request_id));
+        let failure = Failure::new(Kind::RouteNotFound, "");
+        if traced {
+            shared.calls.record(CallRecord {
+                request_id: request_id.to_str().unwrap_or_default().to_string(),
+                api: String::new(),
+                operation: String::new(),
+                status: failure.kind.status().as_u16(),
+                backend: None,
+                certificate: None,
+                elapsed: started.elapsed(),
+                error: Some(failure.kind.code().to_string()),
+            });
+        }
+        return Ok(failure.response(&request_id));
     };
     let op = matched.op;
-    let response = match forward(&shared, op, matched.rest_len, request, remote, &request_id).await
-    {
+    let rest = matched.rest_len;
+    let mut error = None;
+    let response = match forward(&shared, op, rest, request, remote, &request_id, traced).await {
         Ok(response) => response,
         Err(failure) => {
+            error = Some(failure.kind.code());
             let upstream = op.upstream.as_ref().map(|u| &*u.label).unwrap_or("-");
             if failure.kind.is_handshake()
                 && let Ok(u) = &op.upstream
@@ -125,6 +144,22 @@ pub(crate) async fn handle(
     };
     op.stats
         .record(response.status().as_u16(), started.elapsed());
+    if traced {
+        let presented = response
+            .extensions()
+            .get::<PresentedOn>()
+            .and_then(|p| p.0.clone());
+        shared.calls.record(CallRecord {
+            request_id: request_id.to_str().unwrap_or_default().to_string(),
+            api: op.api.to_string(),
+            operation: op.id.to_string(),
+            status: response.status().as_u16(),
+            backend: op.upstream.as_ref().ok().map(|u| u.label.to_string()),
+            certificate: presented.map(|p| (p.id.to_string(), p.thumbprint.to_string())),
+            elapsed: started.elapsed(),
+            error: error.map(str::to_string),
+        });
+    }
     Ok(response)
 }
 
@@ -170,6 +205,7 @@ async fn forward(
     request: Request<Incoming>,
     remote: SocketAddr,
     request_id: &HeaderValue,
+    traced: bool,
 ) -> Result<Response<ProxyBody>, Failure> {
     let upstream = op
         .upstream
@@ -199,6 +235,7 @@ async fn forward(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     headers::strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(&TRACE);
     headers::add_forwarded(&mut parts.headers, remote.ip(), host, "http");
     headers::apply(&mut parts.headers, &plan.request_headers);
     parts.headers.insert(REQUEST_ID, request_id.clone());
@@ -216,7 +253,8 @@ async fn forward(
         *outgoing.headers_mut() = parts.headers.clone();
         // A retry goes out on a fresh connection: the pooled one just failed.
         let fresh = attempt > 1;
-        let result = tokio::time::timeout_at(deadline, upstream.pool.send(outgoing, fresh)).await;
+        let result =
+            tokio::time::timeout_at(deadline, upstream.pool.send(outgoing, fresh, traced)).await;
         let error = match result {
             Ok(Ok(response)) => return Ok(respond(response, plan, request_id)),
             Ok(Err(e)) => e,

@@ -21,6 +21,7 @@ mod metrics;
 mod server;
 mod table;
 mod tls;
+mod trace;
 mod upstream;
 
 use std::future::Future;
@@ -34,7 +35,8 @@ use tokio::net::TcpListener;
 pub use body::ProxyBody;
 pub use error::Kind;
 pub use metrics::Metrics;
-pub use tls::{SystemRoots, backend_provider};
+pub use tls::{Presented, SystemRoots, backend_provider};
+pub use trace::CallRecord;
 
 use handler::Shared;
 use table::RouteTable;
@@ -79,6 +81,11 @@ impl Gateway {
         let shared = Arc::clone(&self.shared);
         let pools = Arc::clone(&self.pools);
         cell.on_publish(Box::new(move |snapshot| apply(&shared, &pools, snapshot)));
+    }
+
+    /// What the gateway recorded of a traced call (`x-gatehouse-trace`), by request id.
+    pub fn call(&self, request_id: &str) -> Option<CallRecord> {
+        self.shared.calls.find(request_id)
     }
 
     /// The gateway's metrics.

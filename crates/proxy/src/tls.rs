@@ -31,6 +31,17 @@ pub(crate) struct Observer {
     pub(crate) certificate_requested: AtomicBool,
     /// The back end's leaf certificate, kept for the log when verification fails.
     pub(crate) server_certificate: Mutex<Option<CertificateDer<'static>>>,
+    /// The client certificate presented: id and thumbprint.
+    pub(crate) presented: Mutex<Option<Presented>>,
+}
+
+/// A client certificate as presented in a handshake.
+#[derive(Clone, Debug)]
+pub struct Presented {
+    /// Certificate id.
+    pub id: Arc<str>,
+    /// SHA-1 thumbprint, upper-case hex.
+    pub thumbprint: Arc<str>,
 }
 
 /// Why a back-end certificate was refused, beyond rustls' own certificate errors.
@@ -283,7 +294,14 @@ impl ServerCertVerifier for BackendVerifier {
 /// lists among the CAs it accepts.
 #[derive(Debug)]
 struct ClientCertificates {
-    identities: Vec<(Arc<CertifiedKey>, Vec<u8>)>,
+    identities: Vec<Offered>,
+}
+
+#[derive(Debug)]
+struct Offered {
+    key: Arc<CertifiedKey>,
+    issuer: Vec<u8>,
+    presented: Presented,
 }
 
 impl ResolvesClientCert for ClientCertificates {
@@ -298,11 +316,17 @@ impl ResolvesClientCert for ClientCertificates {
                 .iter()
                 .any(|hint| *hint == issuer || Some(*hint) == strip_sequence(issuer))
         };
-        self.identities
+        let chosen = self
+            .identities
             .iter()
-            .find(|(_, issuer)| wanted(issuer))
-            .or_else(|| self.identities.first())
-            .map(|(key, _)| Arc::clone(key))
+            .find(|o| wanted(&o.issuer))
+            .or_else(|| self.identities.first())?;
+        let _ = HANDSHAKE.try_with(|o| {
+            if let Ok(mut slot) = o.presented.lock() {
+                *slot = Some(chosen.presented.clone());
+            }
+        });
+        Some(Arc::clone(&chosen.key))
     }
 
     fn has_certs(&self) -> bool {
@@ -377,7 +401,14 @@ pub(crate) fn client_config(
     let resolver = ClientCertificates {
         identities: identities
             .iter()
-            .map(|i| (Arc::clone(&i.certified_key), i.issuer_der.clone()))
+            .map(|i| Offered {
+                key: Arc::clone(&i.certified_key),
+                issuer: i.issuer_der.clone(),
+                presented: Presented {
+                    id: i.id.as_str().into(),
+                    thumbprint: i.thumbprint.as_str().into(),
+                },
+            })
             .collect(),
     };
     let mut config = ClientConfig::builder_with_provider(Arc::clone(provider))

@@ -30,7 +30,7 @@ use rustls::crypto::CryptoProvider;
 use crate::body::RequestBody;
 use crate::connect::{BackendStream, Connector, HandshakeFacts};
 use crate::metrics::{Metrics, UpstreamStats};
-use crate::tls::{SystemRoots, client_config};
+use crate::tls::{Presented, SystemRoots, client_config};
 
 /// What makes two routes share connections.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -112,14 +112,15 @@ impl Pool {
         self: &Arc<Self>,
         request: Request<RequestBody>,
         fresh: bool,
+        trace: bool,
     ) -> Result<Response<BackendBody>, SendError> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if !fresh {
             if let Some(h2) = self.shared_h2() {
-                return send_h2(h2, request).await;
+                return send_h2(h2, request, trace).await;
             }
             if let Some(h1) = self.take_idle() {
-                return self.send_h1(h1, request).await;
+                return self.send_h1(h1, request, trace).await;
             }
         }
         let stream = self
@@ -148,7 +149,7 @@ impl Pool {
                     facts: h2.facts.clone(),
                 });
             }
-            return send_h2(h2, request).await;
+            return send_h2(h2, request, trace).await;
         }
         let (sender, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
@@ -160,7 +161,7 @@ impl Pool {
             facts,
             idle_since: Instant::now(),
         };
-        self.send_h1(h1, request).await
+        self.send_h1(h1, request, trace).await
     }
 
     fn shared_h2(&self) -> Option<H2> {
@@ -214,6 +215,7 @@ impl Pool {
         self: &Arc<Self>,
         mut h1: H1,
         mut request: Request<RequestBody>,
+        trace: bool,
     ) -> Result<Response<BackendBody>, SendError> {
         // HTTP/1.1 wants the origin form; the Host header is already set.
         if let Some(pq) = request.uri().path_and_query().cloned() {
@@ -231,7 +233,10 @@ impl Pool {
         })
         .await;
         match result {
-            Ok(response) => {
+            Ok(mut response) => {
+                if trace {
+                    note_presented(&mut response, h1.facts.as_ref());
+                }
                 let (parts, body) = response.into_parts();
                 let lease = (!conn_done).then(|| Lease {
                     h1,
@@ -247,11 +252,26 @@ impl Pool {
 async fn send_h2(
     mut h2: H2,
     request: Request<RequestBody>,
+    trace: bool,
 ) -> Result<Response<BackendBody>, SendError> {
     match h2.sender.send_request(request).await {
-        Ok(response) => Ok(response.map(BackendBody::H2)),
+        Ok(mut response) => {
+            if trace {
+                note_presented(&mut response, h2.facts.as_ref());
+            }
+            Ok(response.map(BackendBody::H2))
+        }
         Err(e) => Err(SendError::new(e, h2.facts)),
     }
+}
+
+/// Which client certificate the connection a traced response came on presented.
+#[derive(Clone, Debug)]
+pub(crate) struct PresentedOn(pub(crate) Option<Presented>);
+
+fn note_presented<B>(response: &mut Response<B>, facts: Option<&HandshakeFacts>) {
+    let presented = facts.and_then(|f| f.presented.clone());
+    response.extensions_mut().insert(PresentedOn(presented));
 }
 
 /// An HTTP/1.1 connection lent to one response; returned when its body has been read.
