@@ -15,6 +15,7 @@ mod control;
 mod error;
 mod handlers;
 pub mod openapi;
+mod portal;
 mod request;
 pub mod routes;
 
@@ -30,9 +31,22 @@ use serde_json::json;
 pub use auth::{AdminAuth, InvalidTokenHash, hash_token};
 pub use control::{ControlPlane, Limits, StartError, Transaction};
 pub use error::ApiError;
+pub use portal::Sessions;
 
 /// Renders the data plane's metrics as Prometheus text; provided by whoever runs a gateway.
 pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Looks up the gateway's record of a traced call by request id, as JSON.
+pub type CallLookup = Arc<dyn Fn(&str) -> Option<serde_json::Value> + Send + Sync>;
+
+/// What the portal's test console needs of a gateway running in this process.
+#[derive(Clone)]
+pub struct GatewayLink {
+    /// Where the gateway listens (an unspecified address means this host).
+    pub addr: std::net::SocketAddr,
+    /// The gateway's record of a traced call, by request id, as JSON.
+    pub call: CallLookup,
+}
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -43,6 +57,10 @@ pub struct AppState {
     pub auth: Arc<AdminAuth>,
     /// The gateway's metrics, when a gateway runs in this process.
     pub metrics: Option<MetricsSource>,
+    /// The gateway, for the portal's test console.
+    pub gateway: Option<GatewayLink>,
+    /// The portal's sign-in sessions.
+    pub sessions: Arc<portal::Sessions>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -57,9 +75,11 @@ impl std::fmt::Debug for AppState {
 /// Paths served without the admin token.
 const OPEN_PATHS: &[&str] = &["/health"];
 
-/// The management API: every route of [`routes::ROUTES`] behind the token, plus `/health`.
+/// The management API (every route of [`routes::ROUTES`] behind the token, plus `/health`)
+/// and the web portal (behind a sign-in session).
 pub fn router(state: AppState) -> Router {
     routes::add(Router::new())
+        .merge(portal::router(state.clone()))
         .route("/health", get(health))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -79,6 +99,7 @@ async fn require_token_unless_open(
     next: Next,
 ) -> Response {
     if OPEN_PATHS.contains(&request.uri().path())
+        || portal::owns(request.uri().path())
         || state
             .auth
             .verify_header(request.headers().get(http::header::AUTHORIZATION))

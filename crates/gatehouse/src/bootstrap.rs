@@ -1,7 +1,9 @@
 //! `gatehouse serve`: open the data directory, start the listeners, stop cleanly.
 
 use std::fs;
+use std::future::Future;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
-use gatehouse_admin::{AdminAuth, AppState, ControlPlane, Limits, hash_token};
+use gatehouse_admin::{AdminAuth, AppState, ControlPlane, GatewayLink, Limits, hash_token};
 use gatehouse_pki::MasterKey;
 use gatehouse_store::{SqliteStore, Store};
 use zeroize::Zeroizing;
@@ -18,103 +20,197 @@ use crate::ServeArgs;
 
 const TOKEN_HASH_META: &str = "adminTokenHash";
 
-/// Runs the server until a shutdown signal.
+/// What a server is started with: `serve`'s flags, or what `demo` chooses.
+pub(crate) struct Config {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) admin_listen: SocketAddr,
+    pub(crate) gateway_listen: SocketAddr,
+    pub(crate) master_key_file: Option<PathBuf>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) backend_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    /// The admin token, overriding `GATEHOUSE_ADMIN_TOKEN` and the stored one.
+    pub(crate) admin_token: Option<Zeroizing<String>>,
+}
+
+impl From<&ServeArgs> for Config {
+    fn from(args: &ServeArgs) -> Self {
+        Self {
+            data_dir: args.data_dir.clone(),
+            admin_listen: args.admin_listen,
+            gateway_listen: args.gateway_listen,
+            master_key_file: args.master_key_file.clone(),
+            max_body_bytes: args.max_body_bytes,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            backend_timeout: Duration::from_secs(args.backend_timeout),
+            connect_timeout: Duration::from_secs(args.connect_timeout),
+            admin_token: None,
+        }
+    }
+}
+
+/// A started server: its listeners are bound and serving.
+pub(crate) struct Running {
+    /// Where the management API and the portal listen.
+    pub(crate) admin: SocketAddr,
+    /// Where the gateway listens.
+    pub(crate) gateway: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    admin_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    gateway_task: tokio::task::JoinHandle<()>,
+    grace: Duration,
+    _lock: fs::File,
+}
+
+/// Runs `gatehouse serve` until SIGTERM or SIGINT.
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let data_dir = &args.data_dir;
+    start(Config::from(&args))
+        .await?
+        .run_until(shutdown_signal())
+        .await
+}
+
+/// The gateway's record of a call as the portal's console reads it.
+fn call_json(call: &gatehouse_proxy::CallRecord) -> serde_json::Value {
+    serde_json::json!({
+        "requestId": call.request_id,
+        "api": call.api,
+        "operation": call.operation,
+        "status": call.status,
+        "backend": call.backend,
+        "certificateId": call.certificate.as_ref().map(|c| &c.0),
+        "thumbprint": call.certificate.as_ref().map(|c| &c.1),
+        "elapsedMs": call.elapsed.as_secs_f64() * 1000.0,
+        "error": call.error,
+    })
+}
+
+/// Opens the data directory and starts the management API and the gateway.
+pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
+    let data_dir = &config.data_dir;
     create_private_dir(data_dir)?;
-    let _lock = lock_data_dir(data_dir)?;
+    let lock = lock_data_dir(data_dir)?;
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&data_dir.join("gatehouse.db"))
             .await
             .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
     );
     let sealed_before = store.meta("masterKeyCheck").await?.is_some();
-    let master = Arc::new(master_key(&args, sealed_before)?);
+    let master = Arc::new(master_key(&config, sealed_before)?);
     let limits = Limits {
-        max_body_bytes: args.max_body_bytes,
+        max_body_bytes: config.max_body_bytes,
         pki: gatehouse_pki::Limits {
-            max_input_bytes: args.max_body_bytes,
+            max_input_bytes: config.max_body_bytes,
             ..gatehouse_pki::Limits::default()
         },
         ..Limits::default()
     };
     let cp = Arc::new(ControlPlane::open(Arc::clone(&store), master, limits).await?);
-    let auth = Arc::new(admin_auth(store.as_ref(), data_dir).await?);
+    let auth = Arc::new(match &config.admin_token {
+        Some(token) => AdminAuth::from_token(token),
+        None => admin_auth(store.as_ref(), data_dir).await?,
+    });
 
     let provider = Arc::new(gatehouse_proxy::backend_provider());
-    let grace = Duration::from_secs(args.shutdown_grace);
     let gateway = Arc::new(gatehouse_proxy::Gateway::new(
         gatehouse_proxy::Options {
-            backend_timeout: Duration::from_secs(args.backend_timeout),
-            connect_timeout: Duration::from_secs(args.connect_timeout),
+            backend_timeout: config.backend_timeout,
+            connect_timeout: config.connect_timeout,
             roots: gatehouse_proxy::SystemRoots::load(&provider),
-            shutdown_grace: grace,
+            shutdown_grace: config.shutdown_grace,
         },
         provider,
     ));
     gateway.attach(&cp.snapshots());
 
-    let admin = tokio::net::TcpListener::bind(args.admin_listen)
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
         .await
-        .with_context(|| format!("cannot listen on {} (--admin-listen)", args.admin_listen))?;
-    tracing::info!(addr = %admin.local_addr()?, "admin listener bound");
-    let gateway_listener = tokio::net::TcpListener::bind(args.gateway_listen)
+        .with_context(|| format!("cannot listen on {} (--admin-listen)", config.admin_listen))?;
+    let admin = admin_listener.local_addr()?;
+    tracing::info!(addr = %admin, "admin listener bound");
+    let gateway_listener = tokio::net::TcpListener::bind(config.gateway_listen)
         .await
         .with_context(|| {
             format!(
                 "cannot listen on {} (--gateway-listen)",
-                args.gateway_listen
+                config.gateway_listen
             )
         })?;
-    tracing::info!(addr = %gateway_listener.local_addr()?, "gateway listener bound");
+    let gateway_addr = gateway_listener.local_addr()?;
+    tracing::info!(addr = %gateway_addr, "gateway listener bound");
 
     let metrics = gateway.metrics();
     let snapshots = cp.snapshots();
+    let traced = Arc::clone(&gateway);
     let app = gatehouse_admin::router(AppState {
         cp,
         auth,
         metrics: Some(Arc::new(move || metrics.render(&snapshots.load()))),
+        gateway: Some(GatewayLink {
+            addr: gateway_addr,
+            call: Arc::new(move |id| traced.call(id).map(|c| call_json(&c))),
+        }),
+        sessions: Arc::default(),
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let admin_stop = stopped(stop_rx.clone());
-    let mut admin_task = tokio::spawn(async move {
-        axum::serve(admin, app)
+    let admin_task = tokio::spawn(async move {
+        axum::serve(admin_listener, app)
             .with_graceful_shutdown(admin_stop)
             .await
     });
     let gateway_stop = stopped(stop_rx);
-    let serving = Arc::clone(&gateway);
-    let mut gateway_task =
-        tokio::spawn(async move { serving.serve(gateway_listener, gateway_stop).await });
-
-    tokio::select! {
-        signal = shutdown_signal() => {
-            tracing::info!(signal, "shutting down: no new connections, finishing requests");
-            let _ = stop_tx.send(true);
-            let both = async {
-                let _ = (&mut gateway_task).await;
-                (&mut admin_task).await
-            };
-            match tokio::time::timeout(grace + Duration::from_secs(1), both).await {
-                Ok(joined) => joined.context("admin server task failed")??,
-                Err(_) => tracing::warn!(grace = args.shutdown_grace, "grace period over; closing"),
-            }
-        }
-        joined = &mut admin_task => {
-            joined.context("admin server task failed")??;
-        }
-        joined = &mut gateway_task => {
-            joined.context("gateway task failed")?;
-        }
-    }
-    tracing::info!("stopped");
-    Ok(())
+    let gateway_task =
+        tokio::spawn(async move { gateway.serve(gateway_listener, gateway_stop).await });
+    Ok(Running {
+        admin,
+        gateway: gateway_addr,
+        stop,
+        admin_task,
+        gateway_task,
+        grace: config.shutdown_grace,
+        _lock: lock,
+    })
 }
 
-async fn shutdown_signal() -> &'static str {
+impl Running {
+    /// Serves until `until` completes (a signal) or a listener fails; then stops accepting and
+    /// lets requests in flight finish within the grace period.
+    pub(crate) async fn run_until(
+        mut self,
+        until: impl Future<Output = &'static str>,
+    ) -> anyhow::Result<()> {
+        tokio::select! {
+            signal = until => {
+                tracing::info!(signal, "shutting down: no new connections, finishing requests");
+                let _ = self.stop.send(true);
+                let both = async {
+                    let _ = (&mut self.gateway_task).await;
+                    (&mut self.admin_task).await
+                };
+                match tokio::time::timeout(self.grace + Duration::from_secs(1), both).await {
+                    Ok(joined) => joined.context("admin server task failed")??,
+                    Err(_) => tracing::warn!(grace = ?self.grace, "grace period over; closing"),
+                }
+            }
+            joined = &mut self.admin_task => {
+                joined.context("admin server task failed")??;
+            }
+            joined = &mut self.gateway_task => {
+                joined.context("gateway task failed")?;
+            }
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves with the name of the first SIGTERM or SIGINT.
+pub(crate) async fn shutdown_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -182,7 +278,7 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<fs::File> {
 /// The master key: `GATEHOUSE_MASTER_KEY`, else `--master-key-file`, else a key file created in
 /// the data directory on first start. A data directory that already holds sealed data never
 /// gets a new key: that would only put a useless file where the real one must be restored.
-fn master_key(args: &ServeArgs, sealed_before: bool) -> anyhow::Result<MasterKey> {
+fn master_key(args: &Config, sealed_before: bool) -> anyhow::Result<MasterKey> {
     if let Ok(text) = std::env::var("GATEHOUSE_MASTER_KEY") {
         let text = Zeroizing::new(text);
         return MasterKey::from_base64(&text)

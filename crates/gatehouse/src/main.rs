@@ -5,6 +5,8 @@
 //! only parses flags, wires the parts together and reports errors once.
 
 mod bootstrap;
+mod cli;
+mod demo;
 mod logging;
 
 /// mimalloc keeps allocations of each size class apart. With the system allocator, the small
@@ -29,8 +31,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the gateway and its management API.
+    /// Run the gateway, its management API and the web portal.
     Serve(ServeArgs),
+    /// Show the whole story on a temporary data directory: a back end that requires a client
+    /// certificate, a certificate, an API, a call through the gateway; then keep the portal up.
+    Demo(demo::DemoArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// Shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 /// Flags of `gatehouse serve`.
@@ -79,8 +91,27 @@ pub(crate) struct ServeArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit with 64 (EX_USAGE), so scripts can tell them from a server's refusal.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            return if usage {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "gatehouse", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Client(command) => cli::run(command),
+        Command::Demo(args) => demo::run(args),
         Command::Serve(args) => {
             logging::init(args.log_format);
             // One worker: a current-thread runtime does the same work without the

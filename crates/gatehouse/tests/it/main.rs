@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod certificates;
+mod cli;
+mod demo;
 mod entities;
 mod gateway;
 mod lifecycle;

@@ -1,0 +1,448 @@
+//! The web portal: server-rendered pages (askama) made interactive with htmx, served by the
+//! admin listener. A client of the management API: every change goes through the same route
+//! handlers as a REST call (in process), so the portal can do nothing the API would refuse.
+//!
+//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict);
+//! every state-changing request must carry the session's CSRF token in `X-CSRF-Token`, which
+//! the pages give htmx. Every asset is built into the binary; nothing loads from elsewhere.
+
+mod apis;
+mod backends;
+mod certificates;
+mod console;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Form, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+use crate::AppState;
+
+const COOKIE: &str = "gatehouse_session";
+/// Sessions end after this much inactivity.
+const IDLE: Duration = Duration::from_secs(8 * 3600);
+
+/// Whether the portal (not the bearer-token API) serves `path`.
+pub(crate) fn owns(path: &str) -> bool {
+    path == "/"
+        || path == "/login"
+        || path == "/logout"
+        || path.starts_with("/ui/")
+        || path.starts_with("/assets/")
+}
+
+/// Signed-in sessions, in memory: a restart signs everyone out.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sessions(..)")
+    }
+}
+
+struct Session {
+    csrf: String,
+    last_seen: Instant,
+}
+
+/// The signed-in session of a request, for templates.
+#[derive(Clone)]
+pub(crate) struct Signed {
+    pub(crate) csrf: String,
+}
+
+impl Sessions {
+    fn open(&self) -> Option<(String, String)> {
+        let id = random_hex(32)?;
+        let csrf = random_hex(32)?;
+        let mut map = self.map.lock().ok()?;
+        map.retain(|_, s| s.last_seen.elapsed() < IDLE);
+        map.insert(
+            id.clone(),
+            Session {
+                csrf: csrf.clone(),
+                last_seen: Instant::now(),
+            },
+        );
+        Some((id, csrf))
+    }
+
+    fn touch(&self, id: &str) -> Option<Signed> {
+        let mut map = self.map.lock().ok()?;
+        let session = map.get_mut(id)?;
+        if session.last_seen.elapsed() >= IDLE {
+            map.remove(id);
+            return None;
+        }
+        session.last_seen = Instant::now();
+        Some(Signed {
+            csrf: session.csrf.clone(),
+        })
+    }
+
+    fn close(&self, id: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(id);
+        }
+    }
+}
+
+fn random_hex(n: usize) -> Option<String> {
+    let mut bytes = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// The portal's routes.
+pub(crate) fn router(state: AppState) -> Router<AppState> {
+    let signed_in = Router::new()
+        .route("/logout", post(logout))
+        .route(
+            "/ui/certificates",
+            get(certificates::page).post(certificates::upload),
+        )
+        .route(
+            "/ui/certificates/{id}",
+            axum::routing::delete(certificates::delete),
+        )
+        .route(
+            "/ui/ca-certificates",
+            get(certificates::ca_page).post(certificates::ca_upload),
+        )
+        .route(
+            "/ui/ca-certificates/{id}",
+            axum::routing::delete(certificates::ca_delete),
+        )
+        .route("/ui/backends", get(backends::page).post(backends::save))
+        .route("/ui/backends/new", get(backends::new_form))
+        .route(
+            "/ui/backends/{id}",
+            get(backends::edit_form).delete(backends::delete),
+        )
+        .route("/ui/apis", get(apis::page).post(apis::create))
+        .route("/ui/apis/{id}", get(apis::detail).delete(apis::delete))
+        .route("/ui/apis/{id}/operations", post(apis::add_operation))
+        .route(
+            "/ui/apis/{id}/operations/{op}",
+            axum::routing::delete(apis::delete_operation),
+        )
+        .route("/ui/apis/{id}/credentials", post(apis::save_credentials))
+        .route("/ui/policy", get(apis::policy_page).post(apis::policy_save))
+        .route("/ui/console", get(console::page).post(console::send))
+        .route_layer(middleware::from_fn_with_state(state, require_session));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/certificates") }))
+        .route("/login", get(login_page).post(login))
+        .route("/assets/{file}", get(asset))
+        .merge(signed_in)
+}
+
+/// Pages need a session (else they go to sign-in); changes also need its CSRF token.
+async fn require_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let signed = session_id(request.headers()).and_then(|id| state.sessions.touch(&id));
+    let Some(signed) = signed else {
+        if request.headers().contains_key("hx-request") {
+            // htmx follows this header to the sign-in page instead of swapping a fragment.
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            response
+                .headers_mut()
+                .insert("hx-redirect", HeaderValue::from_static("/login"));
+            return response;
+        }
+        return Redirect::to("/login").into_response();
+    };
+    if request.method() != Method::GET {
+        let presented = request
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let ok = aws_lc_rs::constant_time::verify_slices_are_equal(
+            presented.as_bytes(),
+            signed.csrf.as_bytes(),
+        )
+        .is_ok();
+        if !ok {
+            return (
+                StatusCode::FORBIDDEN,
+                "missing or wrong CSRF token; reload the page",
+            )
+                .into_response();
+        }
+    }
+    request.extensions_mut().insert(signed);
+    next.run(request).await
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    error: Option<String>,
+}
+
+async fn login_page(headers: HeaderMap, State(state): State<AppState>) -> Response {
+    if session_id(&headers)
+        .and_then(|id| state.sessions.touch(&id))
+        .is_some()
+    {
+        return Redirect::to("/ui/certificates").into_response();
+    }
+    render(&LoginPage { error: None })
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
+    if !state.auth.verify(token) {
+        let mut response = render(&LoginPage {
+            error: Some("That is not the admin token.".into()),
+        });
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
+    }
+    let Some((id, _)) = state.sessions.open() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session").into_response();
+    };
+    let mut response = Redirect::to("/ui/certificates").into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        IDLE.as_secs()
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_id(&headers) {
+        state.sessions.close(&id);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert("hx-redirect", HeaderValue::from_static("/login"));
+    h.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "gatehouse_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    response
+}
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, kind): (&'static [u8], &'static str) = match file.as_str() {
+        "htmx.min.js" => (
+            include_bytes!("../../assets/htmx.min.js"),
+            "text/javascript",
+        ),
+        "app.css" => (include_bytes!("../../assets/app.css"), "text/css"),
+        "app.js" => (include_bytes!("../../assets/app.js"), "text/javascript"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Renders a template; a rendering failure is logged and answered with 500.
+pub(crate) fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "portal template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A fragment that htmx puts somewhere other than the request's target (an error next to a
+/// form, a notice above a list).
+pub(crate) fn retarget(mut response: Response, target: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(target) {
+        response.headers_mut().insert("hx-retarget", v);
+        response
+            .headers_mut()
+            .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+    }
+    response
+}
+
+/// What the management API answered.
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    pub(crate) fn ok(&self) -> bool {
+        self.status.is_success()
+    }
+}
+
+/// Calls a management route in process, through the same handlers as the REST API.
+pub(crate) async fn api(
+    state: &AppState,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let mut builder = http::Request::builder().method(method).uri(path);
+    if method_is_delete(&builder) {
+        builder = builder.header(header::IF_MATCH, "*");
+    }
+    let body = match body {
+        Some(v) => Body::from(serde_json::to_vec(&v).unwrap_or_default()),
+        None => Body::empty(),
+    };
+    let Ok(request) = builder
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+    else {
+        return internal_reply();
+    };
+    let service = crate::routes::add(Router::new()).with_state(state.clone());
+    let Ok(response) = service.oneshot(request).await;
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    Reply {
+        status,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+fn method_is_delete(builder: &http::request::Builder) -> bool {
+    builder.method_ref() == Some(&Method::DELETE)
+}
+
+fn internal_reply() -> Reply {
+    Reply {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        body: Value::Null,
+    }
+}
+
+/// An API error as the pages show it: the message, and each detail with where it is.
+#[derive(Debug)]
+pub(crate) struct ErrorView {
+    pub(crate) message: String,
+    pub(crate) details: Vec<(String, String)>,
+}
+
+impl ErrorView {
+    pub(crate) fn from_reply(reply: &Reply) -> Self {
+        let error = &reply.body["error"];
+        Self {
+            message: error["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("the server answered {}", reply.status)),
+            details: error["details"]
+                .as_array()
+                .map(|d| {
+                    d.iter()
+                        .map(|d| {
+                            (
+                                d["target"].as_str().unwrap_or_default().to_string(),
+                                d["message"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn message(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorFragment<'a> {
+    pub(crate) error: &'a ErrorView,
+}
+
+/// Renders an error for `target`.
+pub(crate) fn error_at(error: &ErrorView, target: &str) -> Response {
+    retarget(render(&ErrorFragment { error }), target)
+}
+
+/// Values of a form that may repeat (multi-selects, repeated fields).
+pub(crate) fn all<'a>(form: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    form.iter()
+        .filter(|(k, v)| k == name && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+        .collect()
+}
+
+/// The first value of a form field, trimmed (empty when absent).
+pub(crate) fn one<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .unwrap_or_default()
+}
+
+/// Navigation entries of the layout: (href, label, active).
+pub(crate) fn nav(active: &str) -> Vec<(&'static str, &'static str, bool)> {
+    [
+        ("/ui/certificates", "Certificates"),
+        ("/ui/ca-certificates", "CA certificates"),
+        ("/ui/backends", "Back ends"),
+        ("/ui/apis", "APIs"),
+        ("/ui/policy", "Global policy"),
+        ("/ui/console", "Test console"),
+    ]
+    .into_iter()
+    .map(|(href, label)| (href, label, href == active))
+    .collect()
+}
