@@ -1,0 +1,238 @@
+// The operator's workflow in the web portal, in headless Chromium, against the real binary
+// and a real back end that requires a client certificate. The tests run in order: each
+// builds on what the one before it configured, as an operator would.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import {
+  cleanup, launchBrowser, makeCertificates, scratch, startGatehouse, startMtlsBackend, step,
+} from "./support.mjs";
+
+const TOKEN = "browser-test-admin-token-0123456789";
+const PASSWORD = "right horse battery";
+const CLIENT_ID = "portal-client";
+
+let dir, certs, backend, gatehouse, browser, page;
+/** Every URL the browser asked for: the portal must load nothing from elsewhere. */
+const requested = [];
+
+before(async () => {
+  dir = scratch();
+  certs = makeCertificates(dir, { clientCn: "portal-client.example", password: PASSWORD });
+  backend = await startMtlsBackend(certs);
+  gatehouse = await startGatehouse(`${dir}/data`, TOKEN);
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  // Deleting asks to confirm; the operator says yes.
+  page.on("dialog", (dialog) => dialog.accept());
+  page.on("request", (request) => requested.push(request.url()));
+});
+
+after(async () => {
+  await browser?.close();
+  await gatehouse?.stop();
+  backend?.server.close();
+  if (dir) cleanup(dir);
+});
+
+/** A test whose failure leaves a screenshot. */
+function ui(name, body) {
+  test(name, () => step(name, page, body));
+}
+
+const url = (p) => `${gatehouse.adminUrl}${p}`;
+const text = (selector) => page.locator(selector).innerText();
+
+ui("pages need a session and send the visitor to sign in", async () => {
+  await page.goto(url("/ui/certificates"));
+  assert.match(page.url(), /\/login$/);
+  await page.fill("#token", "not-the-token");
+  await page.press("#token", "Enter");
+  assert.match(await text(".error"), /not the admin token/);
+});
+
+ui("sign in with the admin token, by keyboard", async () => {
+  await page.fill("#token", TOKEN);
+  await page.press("#token", "Enter");
+  await page.waitForURL(/\/ui\/certificates$/);
+  assert.equal(await text("h1"), "Client certificates");
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === "gatehouse_session");
+  assert.ok(session, "a session cookie is set");
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, "Strict");
+});
+
+ui("a change without the CSRF token is refused", async () => {
+  const status = await page.evaluate(async () => {
+    const r = await fetch("/ui/certificates/anything", { method: "DELETE" });
+    return r.status;
+  });
+  assert.equal(status, 403);
+});
+
+ui("upload with a wrong password shows the error, and the right one lists the certificate", async () => {
+  await page.fill("#upload-form [name=id]", CLIENT_ID);
+  await page.setInputFiles("#upload-form [name=file]", certs.clientPfx);
+  await page.fill("#upload-form [name=password]", "wrong password");
+  await page.click("#upload-form button[type=submit]");
+  await page.locator("#upload-result .error").waitFor();
+  assert.match(await text("#upload-result .error"), /password is incorrect/);
+  assert.equal(await page.locator(`#cert-${CLIENT_ID}`).count(), 0, "nothing was stored");
+
+  await page.fill("#upload-form [name=password]", PASSWORD);
+  await page.click("#upload-form button[type=submit]");
+  await page.locator(`#cert-${CLIENT_ID}`).waitFor();
+  assert.match(await text("#upload-result"), new RegExp(`Uploaded certificate '${CLIENT_ID}'`));
+  const row = await text(`#cert-${CLIENT_ID}`);
+  assert.match(row, /CN=portal-client\.example/);
+  assert.ok(row.replace(/\s/g, "").includes(certs.clientThumbprint), `thumbprint ${certs.clientThumbprint} in ${row}`);
+  assert.equal(await text(`#cert-${CLIENT_ID} mark.thumb`), certs.clientThumbprint.slice(-4));
+  const expiry = new Date(Date.now() + 90 * 86400e3).toISOString().slice(0, 10);
+  const dayBefore = new Date(Date.now() + 89 * 86400e3).toISOString().slice(0, 10);
+  assert.ok(row.includes(expiry) || row.includes(dayBefore), `expiry near ${expiry} in ${row}`);
+});
+
+ui("the back end's certificate is uploaded as a trusted CA", async () => {
+  await page.click("nav >> text=CA certificates");
+  await page.waitForURL(/ca-certificates$/);
+  await page.fill("#upload-form [name=id]", "orders-server");
+  await page.setInputFiles("#upload-form [name=file]", certs.serverCert);
+  await page.click("#upload-form button[type=submit]");
+  await page.locator("#cert-orders-server").waitFor();
+  assert.match(await text("#cert-orders-server"), /CN=localhost/);
+});
+
+ui("a back end trusts that CA; turning validation off shows a warning", async () => {
+  await page.goto(url("/ui/backends/new"));
+  await page.fill("[name=id]", "orders-backend");
+  await page.fill("[name=url]", `https://localhost:${backend.port}`);
+  assert.equal(await page.locator("#validation-warning").isVisible(), false);
+  await page.uncheck("[name=validate_name]");
+  assert.equal(await page.locator("#validation-warning").isVisible(), true);
+  await page.check("[name=validate_name]");
+  assert.equal(await page.locator("#validation-warning").isVisible(), false);
+  await page.check("[name=ca][value=orders-server]");
+  await page.click("#backend-form button[type=submit]");
+  await page.waitForURL(/\/ui\/backends\?saved=orders-backend$/);
+  const row = await text("#backend-orders-backend");
+  assert.match(row, /chain validated/);
+  assert.match(row, /CA orders-server/);
+});
+
+ui("an API with an operation is created", async () => {
+  await page.goto(url("/ui/apis"));
+  await page.fill("#api-form [name=id]", "orders");
+  await page.fill("#api-form [name=name]", "Orders");
+  await page.fill("#api-form [name=path]", "orders");
+  await page.fill("#api-form [name=service_url]", `https://localhost:${backend.port}/v1`);
+  await page.click("#api-form button[type=submit]");
+  await page.waitForURL(/\/ui\/apis\/orders$/);
+  assert.match(await text("#credentials-panel"), /back end orders-backend/);
+
+  await page.fill("[name=operation]", "get-order");
+  await page.selectOption("[name=method]", "GET");
+  await page.fill("[name=template]", "/orders/{id}");
+  await page.click("text=Add operation");
+  await page.locator("#operations .ok").waitFor();
+  assert.match(await text("#operations .ok"), /Saved operation 'get-order'/);
+  assert.match(await text("#operations"), /\/orders\/\{id\}/);
+});
+
+ui("gateway credentials are set from the drop-down", async () => {
+  await page.selectOption("#gateway-credentials", "clientCertificate");
+  assert.equal(await page.locator("#gateway-certificate").isVisible(), true);
+  const label = await page.locator(`#gateway-certificate option[value=${CLIENT_ID}]`).innerText();
+  assert.match(label, /CN=portal-client\.example/);
+  assert.ok(label.includes(`…${certs.clientThumbprint.slice(-4)}`), label);
+  await page.selectOption("#gateway-certificate", CLIENT_ID);
+  await page.click("#credentials-panel button[type=submit]");
+  await page.locator("#credentials-result .ok").waitFor();
+  assert.match(await text("#credentials-result"), new RegExp(certs.clientThumbprint));
+  assert.equal(await page.locator("#gateway-credentials").inputValue(), "clientCertificate");
+});
+
+ui("the policy editor shows the element the panel wrote, and shows errors where they are", async () => {
+  await page.click("text=See it in the policy");
+  await page.waitForURL(/\/ui\/policy\?api=orders$/);
+  const xml = await page.locator("#policy-xml").inputValue();
+  assert.match(xml, new RegExp(`<authentication-certificate certificate-id="${CLIENT_ID}" */>`));
+
+  await page.fill("#policy-xml", xml.replace("</inbound>", "<set-header name=\"X-A\"></inbound>"));
+  await page.click("#policy-editor button[value=save]");
+  await page.locator("#policy-errors .error").waitFor();
+  assert.match(await text("#policy-errors"), /line \d+/i);
+  // Nothing changed: the stored policy still has the element.
+  await page.reload();
+  assert.equal(await page.locator("#policy-xml").inputValue(), xml);
+
+  const edited = xml.replace("<base />", "<base />\n        <set-header name=\"X-Portal\" exists-action=\"override\"><value>yes</value></set-header>");
+  assert.notEqual(edited, xml, "the default API policy has <base />");
+  await page.fill("#policy-xml", edited);
+  await page.click("#policy-editor button[value=save]");
+  await page.locator("#policy-errors .ok").waitFor();
+  assert.match(await page.locator("#policy-xml").inputValue(), /X-Portal/);
+});
+
+ui("the test console call returns 200 and names the certificate the gateway presented", async () => {
+  await page.goto(url("/ui/console?api=orders"));
+  assert.equal(await page.locator("#console-path").inputValue(), "/orders/orders/{id}");
+  await page.fill("#console-path", "/orders/orders/42");
+  await page.click("#console-form button[type=submit]");
+  await page.locator("#console-result h2").waitFor();
+  assert.match(await text("#console-result h2"), /^200 OK/);
+  const presented = await text("#presented-certificate");
+  assert.ok(presented.includes(CLIENT_ID), presented);
+  assert.ok(presented.includes(certs.clientThumbprint), presented);
+  // The back end's own account of the handshake agrees.
+  const body = JSON.parse(await text("#console-result pre.body"));
+  assert.equal(body.clientThumbprint, certs.clientThumbprint);
+  assert.equal(body.clientSubject, "portal-client.example");
+  assert.equal(body.path, "/v1/orders/42");
+});
+
+ui("deleting a certificate in use is refused, naming the API; after None it is deleted", async () => {
+  await page.goto(url("/ui/certificates"));
+  await page.click(`#cert-${CLIENT_ID} button.danger`);
+  await page.locator("#cert-notice .warning").waitFor();
+  const warning = await text("#cert-notice");
+  assert.match(warning, /is in use and was not deleted/);
+  assert.match(warning, /APIs that use it: orders/);
+  assert.equal(await page.locator(`#cert-${CLIENT_ID}`).count(), 1);
+
+  await page.click("#cert-notice >> text=orders");
+  await page.waitForURL(/\/ui\/apis\/orders$/);
+  await page.selectOption("#gateway-credentials", "none");
+  await page.click("#credentials-panel button[type=submit]");
+  await page.locator("#credentials-result .ok").waitFor();
+
+  await page.goto(url("/ui/certificates"));
+  await page.click(`#cert-${CLIENT_ID} button.danger`);
+  await page.locator(`#cert-${CLIENT_ID}`).waitFor({ state: "detached" });
+  assert.match(await text("#upload-result"), new RegExp(`Deleted certificate '${CLIENT_ID}'`));
+});
+
+ui("pages fit a phone's width", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  for (const p of ["/ui/certificates", "/ui/backends", "/ui/apis/orders", "/ui/policy?api=orders", "/ui/console"]) {
+    await page.goto(url(p));
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${p} overflows a 390px screen by ${overflow}px`);
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+ui("sign out ends the session", async () => {
+  await page.goto(url("/ui/apis"));
+  await page.click("text=Sign out");
+  await page.waitForURL(/\/login$/);
+  await page.goto(url("/ui/apis"));
+  assert.match(page.url(), /\/login$/);
+});
+
+ui("every asset came from Gatehouse itself", async () => {
+  assert.ok(requested.some((u) => u.endsWith("/assets/htmx.min.js")), "htmx was loaded");
+  const elsewhere = requested.filter((u) => !u.startsWith(`${gatehouse.adminUrl}/`));
+  assert.deepEqual(elsewhere, []);
+});
