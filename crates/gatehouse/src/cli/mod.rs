@@ -90,8 +90,8 @@ pub(crate) struct GlobalArgs {
     )]
     admin_url: String,
 
-    /// File holding the admin token, read when GATEHOUSE_ADMIN_TOKEN is not set
-    /// [default: ./gatehouse-data/admin-token, when it exists].
+    /// File holding the admin token; it takes precedence over GATEHOUSE_ADMIN_TOKEN
+    /// [default: GATEHOUSE_ADMIN_TOKEN, else ./gatehouse-data/admin-token when it exists].
     #[arg(long, global = true, env = "GATEHOUSE_TOKEN_FILE", value_name = "FILE")]
     token_file: Option<PathBuf>,
 
@@ -235,11 +235,13 @@ enum Action {
     Policy(policy::PolicyCommand),
 }
 
-/// The admin token: `GATEHOUSE_ADMIN_TOKEN`, else the token file, else the default file.
+/// The admin token: the token file named (flag or `GATEHOUSE_TOKEN_FILE`), else
+/// `GATEHOUSE_ADMIN_TOKEN`, else the default file. What is named most specifically wins.
 ///
 /// The token is never a flag: arguments end up in shell history and `ps`.
 fn resolve_token(token_file: Option<&Path>) -> Result<Token, Failure> {
-    if let Some(value) = std::env::var_os("GATEHOUSE_ADMIN_TOKEN")
+    if token_file.is_none()
+        && let Some(value) = std::env::var_os("GATEHOUSE_ADMIN_TOKEN")
         && !value.is_empty()
     {
         let value = value

@@ -52,7 +52,9 @@ async fn tokens_usage_errors_and_unreachable_servers_exit_apart() {
     output(&mut cli.bare(&named), None).ok();
     let missing = format!("cert list {admin} --token-file /nonexistent/token");
     output(&mut cli.bare(&missing), None).expect(64);
-    cli.run("cert list --token-file /nonexistent/token").ok(); // the variable comes first
+    // A named file wins over the variable: a wrong one is an error even with the variable set.
+    cli.run("cert list --token-file /nonexistent/token")
+        .expect(64);
     std::fs::create_dir(cli.cwd.path().join("gatehouse-data")).unwrap();
     std::fs::write(cli.cwd.path().join("gatehouse-data/admin-token"), TOKEN).unwrap();
     let mut by_default = cli.bare("cert list");
