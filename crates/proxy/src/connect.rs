@@ -28,6 +28,10 @@ pub(crate) struct Connector {
     /// Whether a client certificate is configured (a back end that does not ask is logged).
     pub(crate) presents_certificate: bool,
     pub(crate) backend: Arc<str>,
+    /// What the pool's last full handshake showed. A resumed TLS 1.3 session carries the
+    /// client identity of the handshake that made it, and the back end asks for no
+    /// certificate again, so a resumed connection inherits these facts.
+    pub(crate) last_full: std::sync::Mutex<Option<(bool, Option<Presented>)>>,
 }
 
 /// What a connection's handshake showed, kept with the connection so a failure on it can be
@@ -146,6 +150,30 @@ impl AsyncWrite for BackendStream {
 }
 
 impl Connector {
+    /// Whether the back end asked for a client certificate and which one was presented: from
+    /// this handshake when it was a full one (and remembered), else from the full handshake
+    /// whose session it resumed.
+    fn handshake_outcome<S>(
+        &self,
+        tls: &TlsStream<S>,
+        observer: &Observer,
+    ) -> (bool, Option<Presented>) {
+        let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        let mut last = self
+            .last_full
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if resumed && let Some(facts) = last.as_ref() {
+            return facts.clone();
+        }
+        let facts = (
+            observer.certificate_requested.load(Ordering::Relaxed),
+            observer.presented.lock().ok().and_then(|p| p.clone()),
+        );
+        *last = Some(facts.clone());
+        facts
+    }
+
     /// Opens a connection to `uri`'s origin: TCP, then TLS for `https`.
     ///
     /// # Errors
@@ -157,6 +185,7 @@ impl Connector {
             .host()
             .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
             .ok_or_else(|| ConnectError {
+                presented: None,
                 kind: Kind::BackendUnreachable,
                 detail: format!("no host in {uri}"),
             })?
@@ -168,6 +197,7 @@ impl Connector {
         )
         .await
         .map_err(|_| ConnectError {
+            presented: None,
             kind: Kind::BackendTimeout,
             detail: format!(
                 "connecting to {host}:{port} took longer than {:?}",
@@ -175,6 +205,7 @@ impl Connector {
             ),
         })?
         .map_err(|e| ConnectError {
+            presented: None,
             kind: match e.kind() {
                 io::ErrorKind::ConnectionRefused => Kind::BackendConnectionRefused,
                 _ => Kind::BackendUnreachable,
@@ -185,6 +216,7 @@ impl Connector {
         let _ = tcp.set_nodelay(true);
         let (io, h2, facts) = if https {
             let name = ServerName::try_from(host.clone()).map_err(|e| ConnectError {
+                presented: None,
                 kind: Kind::BackendUnreachable,
                 detail: format!("'{host}' is not a valid TLS server name: {e}"),
             })?;
@@ -198,6 +230,7 @@ impl Connector {
             let tls = match result {
                 Err(_) => {
                     return Err(ConnectError {
+                        presented: None,
                         kind: Kind::BackendTimeout,
                         detail: format!(
                             "the TLS handshake with {host}:{port} took longer than {:?}",
@@ -208,9 +241,8 @@ impl Connector {
                 Ok(Err(e)) => return Err(self.handshake_error(&host, port, &e, &observer)),
                 Ok(Ok(tls)) => tls,
             };
-            let requested = observer.certificate_requested.load(Ordering::Relaxed);
-            if self.presents_certificate && !observer.certificate_requested.load(Ordering::Relaxed)
-            {
+            let (requested, presented) = self.handshake_outcome(&tls, &observer);
+            if self.presents_certificate && !requested {
                 self.stats.not_requested.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     backend = %self.backend,
@@ -225,7 +257,7 @@ impl Connector {
                 certificate_requested: requested,
                 certificate_presented: self.presents_certificate,
                 bytes_read: Arc::new(AtomicU64::new(0)),
-                presented: observer.presented.lock().ok().and_then(|p| p.clone()),
+                presented,
             };
             (Io::Tls(Box::new(tls)), h2, Some(facts))
         } else {
@@ -252,16 +284,18 @@ impl Connector {
             .get_ref()
             .and_then(|e| e.downcast_ref::<rustls::Error>());
         let kind = tls.map_or(Kind::BackendHandshakeFailed, tls_kind);
-        let presented = observer
+        let server = observer
             .server_certificate
             .lock()
             .ok()
             .and_then(|c| c.as_ref().map(|c| describe_certificate(c.as_ref())))
             .unwrap_or_else(|| "no certificate seen".into());
         ConnectError {
+            // A TLS 1.2 back end refuses a client certificate inside the handshake.
+            presented: observer.presented.lock().ok().and_then(|p| p.clone()),
             kind,
             detail: format!(
-                "TLS handshake with {host}:{port} failed: {error}; back end certificate: {presented}"
+                "TLS handshake with {host}:{port} failed: {error}; back end certificate: {server}"
             ),
         }
     }

@@ -11,7 +11,7 @@ use http::{HeaderValue, StatusCode, header};
 use rustls::{AlertDescription, CertificateError};
 
 use crate::body::ProxyBody;
-use crate::tls::VerifyRefusal;
+use crate::tls::{Presented, VerifyRefusal};
 use crate::upstream::SendError;
 
 /// What went wrong.
@@ -154,6 +154,8 @@ pub(crate) struct Failure {
     /// The whole story, for the log (never sent to the caller).
     pub(crate) detail: String,
     pub(crate) replay: Replay,
+    /// The client certificate presented on the connection that failed, for the call record.
+    pub(crate) presented: Option<Presented>,
 }
 
 impl Failure {
@@ -163,6 +165,7 @@ impl Failure {
             kind,
             detail: detail.into(),
             replay: Replay::Never,
+            presented: None,
         }
     }
 
@@ -201,6 +204,8 @@ impl Failure {
 pub(crate) struct ConnectError {
     pub(crate) kind: Kind,
     pub(crate) detail: String,
+    /// The client certificate the failed handshake presented, if it got that far.
+    pub(crate) presented: Option<Presented>,
 }
 
 impl fmt::Display for ConnectError {
@@ -279,6 +284,9 @@ fn sources<'a>(
 /// handshake in which it asked for a client certificate, was refused for that certificate.
 pub(crate) fn classify_send(error: &SendError) -> Failure {
     let mut failure = classify(&*error.error);
+    if let Some(presented) = error.facts.as_ref().and_then(|f| f.presented.clone()) {
+        failure.presented = Some(presented);
+    }
     if let Some(facts) = &error.facts
         && failure.kind == Kind::BackendConnectionClosed
         && facts.certificate_requested
@@ -313,6 +321,7 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
                 kind: c.kind,
                 detail: c.detail.clone(),
                 replay: Replay::Never,
+                presented: c.presented.clone(),
             };
         }
         if let Some(t) = e.downcast_ref::<rustls::Error>() {
@@ -363,6 +372,7 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
         kind: kind.unwrap_or(Kind::BackendConnectionClosed),
         detail,
         replay,
+        presented: None,
     }
 }
 

@@ -118,10 +118,12 @@ pub(crate) async fn handle(
     let op = matched.op;
     let rest = matched.rest_len;
     let mut error = None;
+    let mut failed_presenting = None;
     let response = match forward(&shared, op, rest, request, remote, &request_id, traced).await {
         Ok(response) => response,
         Err(failure) => {
             error = Some(failure.kind.code());
+            failed_presenting = failure.presented.clone();
             let upstream = op.upstream.as_ref().map(|u| &*u.label).unwrap_or("-");
             if failure.kind.is_handshake()
                 && let Ok(u) = &op.upstream
@@ -148,7 +150,8 @@ pub(crate) async fn handle(
         let presented = response
             .extensions()
             .get::<PresentedOn>()
-            .and_then(|p| p.0.clone());
+            .and_then(|p| p.0.clone())
+            .or(failed_presenting);
         shared.calls.record(CallRecord {
             request_id: request_id.to_str().unwrap_or_default().to_string(),
             api: op.api.to_string(),

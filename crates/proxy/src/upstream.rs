@@ -422,6 +422,7 @@ impl Pools {
                 connect_timeout: self.connect_timeout,
                 presents_certificate: !identities.is_empty(),
                 backend: Arc::clone(&label),
+                last_full: std::sync::Mutex::new(None),
             },
             idle: Mutex::new(Vec::new()),
             h2: Mutex::new(None),

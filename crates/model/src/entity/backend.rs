@@ -119,6 +119,21 @@ pub struct BackendTls {
     pub session_resumption: bool,
 }
 
+/// Which stored value a masked header value keeps: `******` keeps the value at its own
+/// position, `******#N` the N-th stored value (1-based), so a client that removes or reorders
+/// masked values of a repeated header keeps the ones it means.
+fn masked_position(value: &str, position: usize) -> Option<usize> {
+    if value == MASK {
+        return Some(position);
+    }
+    value
+        .strip_prefix(MASK)?
+        .strip_prefix('#')?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)
+}
+
 fn yes() -> bool {
     true
 }
@@ -201,14 +216,14 @@ impl BackendProperties {
         let prev = previous.map(|p| &p.credentials);
         for (name, values) in &mut self.credentials.header {
             for (i, value) in values.iter_mut().enumerate() {
-                if value != MASK {
+                let Some(position) = masked_position(value, i) else {
                     continue;
-                }
+                };
                 let old = prev.and_then(|c| {
                     c.header
                         .iter()
                         .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                        .and_then(|(_, v)| v.get(i))
+                        .and_then(|(_, v)| v.get(position))
                 });
                 match old {
                     Some(old) => *value = old.clone(),
@@ -524,6 +539,30 @@ mod tests {
                 .iter()
                 .all(|d| d.code == "BackendSecretMasked")
         );
+    }
+
+    #[test]
+    fn numbered_masks_keep_the_value_they_name() {
+        let input = json!({"url": "https://b.example",
+            "credentials": {"header": {"x-key": ["first", "second", "third"]}}});
+        let stored = BackendProperties::from_input(input, None).unwrap();
+        // The client dropped the first value and kept the other two by number.
+        let edit = json!({"url": "https://b.example",
+            "credentials": {"header": {"x-key": ["******#3", "******#2", "new"]}}});
+        let b = BackendProperties::from_input(edit, Some(&stored)).unwrap();
+        assert_eq!(b.credentials.header["x-key"], ["third", "second", "new"]);
+        // A number with nothing stored behind it is refused, not guessed.
+        for bad in ["******#4", "******#0"] {
+            let edit = json!({"url": "https://b.example",
+                "credentials": {"header": {"x-key": [bad]}}});
+            let err = BackendProperties::from_input(edit, Some(&stored));
+            if bad == "******#0" {
+                // Not a mask at all: stored as typed (it is a value like any other).
+                assert_eq!(err.unwrap().credentials.header["x-key"], [bad]);
+            } else {
+                assert_eq!(err.unwrap_err().details()[0].code, "BackendSecretMasked");
+            }
+        }
     }
 
     #[test]

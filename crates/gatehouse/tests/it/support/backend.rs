@@ -87,6 +87,7 @@ pub struct Backend {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     connections: Arc<AtomicUsize>,
+    resumed: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -113,6 +114,11 @@ impl Backend {
     /// Connections accepted so far (TLS handshakes completed, for TLS back ends).
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// TLS connections that resumed an earlier session (no certificate exchanged).
+    pub fn resumed(&self) -> usize {
+        self.resumed.load(Ordering::SeqCst)
     }
 }
 
@@ -206,18 +212,21 @@ pub async fn start(options: Options) -> Backend {
     });
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
+    let resumed_count = Arc::new(AtomicUsize::new(0));
     let (mode, close_every) = (options.mode, options.close_every);
     let task = {
         let (seen, connections) = (Arc::clone(&seen), Arc::clone(&connections));
+        let resumed_all = Arc::clone(&resumed_count);
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
-                let (seen, connections, acceptor) = (
+                let (seen, connections, acceptor, resumed) = (
                     Arc::clone(&seen),
                     Arc::clone(&connections),
                     acceptor.clone(),
+                    Arc::clone(&resumed_all),
                 );
                 tokio::spawn(async move {
                     match acceptor {
@@ -227,6 +236,11 @@ pub async fn start(options: Options) -> Backend {
                             let Ok(tls) = acceptor.accept(tcp).await else {
                                 return;
                             };
+                            if tls.get_ref().1.handshake_kind()
+                                == Some(rustls::HandshakeKind::Resumed)
+                            {
+                                resumed.fetch_add(1, Ordering::SeqCst);
+                            }
                             let thumb = tls
                                 .get_ref()
                                 .1
@@ -249,6 +263,7 @@ pub async fn start(options: Options) -> Backend {
         addr,
         seen,
         connections,
+        resumed: resumed_count,
         task,
     }
 }
