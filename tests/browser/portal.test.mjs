@@ -16,6 +16,8 @@ const CLIENT_ID = "portal-client";
 let dir, certs, backend, gatehouse, browser, page;
 /** Every URL the browser asked for: the portal must load nothing from elsewhere. */
 const requested = [];
+/** The confirmations the portal asked for. */
+const confirmations = [];
 
 before(async () => {
   dir = scratch();
@@ -25,7 +27,10 @@ before(async () => {
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   // Deleting asks to confirm; the operator says yes.
-  page.on("dialog", (dialog) => dialog.accept());
+  page.on("dialog", (dialog) => {
+    confirmations.push(dialog.message());
+    dialog.accept();
+  });
   page.on("request", (request) => requested.push(request.url()));
 });
 
@@ -211,6 +216,18 @@ ui("deleting a certificate in use is refused, naming the API; after None it is d
   await page.click(`#cert-${CLIENT_ID} button.danger`);
   await page.locator(`#cert-${CLIENT_ID}`).waitFor({ state: "detached" });
   assert.match(await text("#upload-result"), new RegExp(`Deleted certificate '${CLIENT_ID}'`));
+});
+
+ui("removing a policy asks first, then the default applies", async () => {
+  await page.goto(url("/ui/policy?api=orders"));
+  assert.match(await page.locator("#policy-xml").inputValue(), /X-Portal/);
+  const asked = confirmations.length;
+  await page.click("#policy-editor button.danger");
+  await page.locator("#policy-errors .ok").waitFor();
+  assert.equal(confirmations.length, asked + 1);
+  assert.match(confirmations.at(-1), /Remove this policy/);
+  assert.match(await text("#policy-editor"), /No policy is stored at this scope/);
+  assert.doesNotMatch(await page.locator("#policy-xml").inputValue(), /X-Portal/);
 });
 
 ui("pages fit a phone's width", async () => {

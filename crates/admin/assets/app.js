@@ -4,8 +4,11 @@ document.addEventListener("change", function (event) {
   // Test console: picking an operation fills in its method and path.
   if (target.id === "console-operation") {
     var option = target.selectedOptions[0];
-    if (option && option.dataset.method) {
-      document.getElementById("console-method").value = option.dataset.method;
+    if (option && option.dataset.path) {
+      // An operation for any method (`*`) leaves the method as it is.
+      if (option.dataset.method !== "*") {
+        document.getElementById("console-method").value = option.dataset.method;
+      }
       document.getElementById("console-path").value = option.dataset.path;
     }
   }
@@ -19,4 +22,25 @@ document.addEventListener("change", function (event) {
     document.getElementById("credentials-certificate").hidden = target.value !== "clientCertificate";
     document.getElementById("credentials-basic").hidden = target.value !== "basic";
   }
+});
+
+// A change the server refused outright (an expired session's CSRF token, a form it could not
+// read, a failure) comes back as an error status, which htmx does not swap: say so at the top.
+document.addEventListener("htmx:responseError", function (event) {
+  var xhr = event.detail.xhr;
+  var flash = document.getElementById("flash");
+  if (!flash || xhr.getResponseHeader("HX-Redirect")) return;
+  var text = (xhr.responseText || "").trim().slice(0, 300);
+  flash.textContent = "The server refused this (" + xhr.status + "): " + (text || xhr.statusText || "no details") + ".";
+  flash.hidden = false;
+});
+document.addEventListener("htmx:sendError", function () {
+  var flash = document.getElementById("flash");
+  if (!flash) return;
+  flash.textContent = "Gatehouse did not answer: is it still running?";
+  flash.hidden = false;
+});
+document.addEventListener("htmx:beforeRequest", function () {
+  var flash = document.getElementById("flash");
+  if (flash) flash.hidden = true;
 });

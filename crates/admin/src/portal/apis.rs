@@ -13,7 +13,7 @@ use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::certificates::rows;
-use super::{ErrorView, Signed, api, error_at, nav, one, render};
+use super::{ErrorView, Signed, api, check_ids, error_at, nav, one, raw, render};
 use crate::AppState;
 
 /// An API as the list shows it.
@@ -131,6 +131,9 @@ pub(crate) async fn create(
     let id = one(&form, "id");
     if id.is_empty() {
         return error_at(&ErrorView::message("Give the API an id."), "#api-result");
+    }
+    if let Err(e) = check_ids(&[("id", id)]) {
+        return error_at(&e, "#api-result");
     }
     let existing = api(&state, Method::GET, &format!("/apis/{id}"), None).await;
     let mut props = match existing.body.get("properties") {
@@ -260,6 +263,9 @@ pub(crate) async fn detail(
     Extension(signed): Extension<Signed>,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(e) = check_ids(&[("id", &id)]) {
+        return error_page(signed, "/ui/apis", e);
+    }
     let reply = api(&state, Method::GET, &format!("/apis/{id}"), None).await;
     if !reply.ok() {
         return error_page(signed, "/ui/apis", ErrorView::from_reply(&reply));
@@ -284,6 +290,9 @@ pub(crate) async fn detail(
 
 /// `DELETE /ui/apis/{id}`
 pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if let Err(e) = check_ids(&[("id", &id)]) {
+        return error_at(&e, "#api-notice");
+    }
     let reply = api(&state, Method::DELETE, &format!("/apis/{id}"), None).await;
     if !reply.ok() {
         return error_at(&ErrorView::from_reply(&reply), "#api-notice");
@@ -323,6 +332,9 @@ pub(crate) async fn add_operation(
             "#operation-result",
         );
     }
+    if let Err(e) = check_ids(&[("api", &id), ("operation", op)]) {
+        return error_at(&e, "#operation-result");
+    }
     let mut props = json!({
         "method": one(&form, "method"),
         "urlTemplate": one(&form, "template"),
@@ -347,6 +359,9 @@ pub(crate) async fn delete_operation(
     State(state): State<AppState>,
     Path((id, op)): Path<(String, String)>,
 ) -> Response {
+    if let Err(e) = check_ids(&[("api", &id), ("operation", &op)]) {
+        return error_at(&e, "#operation-result");
+    }
     let reply = api(
         &state,
         Method::DELETE,
@@ -367,12 +382,15 @@ pub(crate) async fn save_credentials(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
+    if let Err(e) = check_ids(&[("api", &id)]) {
+        return error_at(&e, "#credentials-result");
+    }
     let body = match one(&form, "kind") {
         "clientCertificate" => {
             json!({"type": "clientCertificate", "certificateId": one(&form, "certificate")})
         }
         "basic" => {
-            json!({"type": "basic", "username": one(&form, "username"), "password": one(&form, "password")})
+            json!({"type": "basic", "username": one(&form, "username"), "password": raw(&form, "password")})
         }
         _ => json!({"type": "none"}),
     };
@@ -433,6 +451,18 @@ impl PolicyTarget {
             api: one(form, "api").to_string(),
             operation: one(form, "operation").to_string(),
         }
+    }
+
+    /// The ids named, checked before they become part of a path.
+    fn check(&self) -> Result<(), ErrorView> {
+        let mut ids = Vec::new();
+        if !self.api.is_empty() {
+            ids.push(("api", self.api.as_str()));
+        }
+        if !self.operation.is_empty() {
+            ids.push(("operation", self.operation.as_str()));
+        }
+        check_ids(&ids)
     }
 
     fn scope(&self) -> Scope {
@@ -498,6 +528,7 @@ async fn editor(
     target: &PolicyTarget,
     notice: Option<String>,
 ) -> Result<PolicyEditor, ErrorView> {
+    target.check()?;
     let reply = api(state, Method::GET, &target.api_path(), None).await;
     let (xml, stored) = if reply.ok() {
         (
@@ -568,6 +599,9 @@ pub(crate) async fn policy_save(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let target = PolicyTarget::from_form(&form);
+    if let Err(e) = target.check() {
+        return error_at(&e, "#policy-errors");
+    }
     let (reply, notice) = if one(&form, "action") == "remove" {
         (
             api(&state, Method::DELETE, &target.api_path(), None).await,

@@ -4,11 +4,12 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse as _, Response};
+use gatehouse_policy::MASK;
 use http::{HeaderValue, Method};
 use serde_json::{Map, Value, json};
 
 use super::certificates::{CertRow, rows};
-use super::{ErrorView, Signed, all, api, error_at, nav, one, render};
+use super::{ErrorView, Signed, all, api, check_ids, error_at, nav, one, raw, render};
 use crate::AppState;
 
 /// A back end as the list shows it.
@@ -159,6 +160,10 @@ struct BackendForm {
 async fn form(state: &AppState, signed: Signed, id: Option<&str>) -> Response {
     let mut error = None;
     let entity = match id {
+        Some(id) if let Err(e) = check_ids(&[("id", id)]) => {
+            error = Some(e);
+            Value::Null
+        }
         Some(id) => {
             let reply = api(state, Method::GET, &format!("/backends/{id}"), None).await;
             if !reply.ok() {
@@ -175,8 +180,14 @@ async fn form(state: &AppState, signed: Signed, id: Option<&str>) -> Response {
     let mut headers = String::new();
     if let Some(h) = p["credentials"]["header"].as_object() {
         for (name, values) in h {
-            for v in values.as_array().into_iter().flatten() {
-                headers.push_str(&format!("{name}: {}\n", v.as_str().unwrap_or_default()));
+            for (i, v) in values.as_array().into_iter().flatten().enumerate() {
+                // Numbered, so removing one masked line keeps the others' values.
+                let v = v.as_str().unwrap_or_default();
+                if v == MASK {
+                    headers.push_str(&format!("{name}: {MASK}#{}\n", i + 1));
+                } else {
+                    headers.push_str(&format!("{name}: {v}\n"));
+                }
             }
         }
     }
@@ -265,6 +276,9 @@ pub(crate) async fn save(
             "#form-result",
         );
     }
+    if let Err(e) = check_ids(&[("id", id)]) {
+        return error_at(&e, "#form-result");
+    }
     let existing = api(&state, Method::GET, &format!("/backends/{id}"), None).await;
     let mut props = match existing.body.get("properties") {
         Some(Value::Object(p)) if existing.ok() && one(&form, "editing") == id => p.clone(),
@@ -313,7 +327,7 @@ pub(crate) async fn save(
     let scheme = one(&form, "auth_scheme");
     if !scheme.is_empty() {
         credentials["authorization"] =
-            json!({"scheme": scheme, "parameter": one(&form, "auth_parameter")});
+            json!({"scheme": scheme, "parameter": raw(&form, "auth_parameter")});
     }
     props.insert("credentials".into(), credentials);
     let reply = api(
@@ -335,6 +349,9 @@ pub(crate) async fn save(
 
 /// `DELETE /ui/backends/{id}`: refused (with the APIs named) while it shapes an API's traffic.
 pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if let Err(e) = check_ids(&[("id", &id)]) {
+        return error_at(&e, "#backend-notice");
+    }
     let reply = api(&state, Method::DELETE, &format!("/backends/{id}"), None).await;
     if !reply.ok() {
         return error_at(&ErrorView::from_reply(&reply), "#backend-notice");

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{ErrorView, Signed, api, error_at, nav, render, retarget};
+use super::{ErrorView, Signed, api, check_ids, error_at, nav, render, retarget};
 use crate::AppState;
 
 /// A certificate as a table row shows it.
@@ -150,6 +150,8 @@ struct Upload {
     password: Option<String>,
     pem: String,
     allow_expired: bool,
+    /// Replace a certificate of the same id (rotation) instead of refusing.
+    replace: bool,
 }
 
 async fn read_upload(mut multipart: Multipart) -> Result<Upload, ErrorView> {
@@ -172,12 +174,14 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, ErrorView> {
             }
             "pem" => upload.pem = String::from_utf8_lossy(&bytes).trim().to_string(),
             "allowExpired" => upload.allow_expired = true,
+            "replace" => upload.replace = true,
             _ => {}
         }
     }
     if upload.id.is_empty() {
         return Err(ErrorView::message("Give the certificate an id."));
     }
+    check_ids(&[("id", &upload.id)])?;
     Ok(upload)
 }
 
@@ -187,6 +191,17 @@ async fn upload_to(state: &AppState, multipart: Multipart, ca: bool) -> Response
         Ok(u) => u,
         Err(e) => return error_at(&e, "#upload-result"),
     };
+    let path = format!("{api_path}/{}", upload.id);
+    if !upload.replace && api(state, Method::GET, &path, None).await.ok() {
+        return error_at(
+            &ErrorView::message(format!(
+                "A {noun} '{}' already exists. Tick \"Replace\" to rotate it: whatever uses it \
+                 gets the new one from the next call.",
+                upload.id
+            )),
+            "#upload-result",
+        );
+    }
     let file_is_pem = upload.file.trim_ascii_start().starts_with(b"-----BEGIN");
     let mut props = serde_json::Map::new();
     if ca {
@@ -211,7 +226,6 @@ async fn upload_to(state: &AppState, multipart: Multipart, ca: bool) -> Response
     if upload.allow_expired {
         props.insert("allowExpired".into(), json!(true));
     }
-    let path = format!("{api_path}/{}", upload.id);
     let reply = api(
         state,
         Method::PUT,
@@ -258,6 +272,9 @@ struct InUse {
 
 async fn delete_from(state: &AppState, id: &str, ca: bool) -> Response {
     let (api_path, _, noun) = kind(ca);
+    if let Err(e) = check_ids(&[("id", id)]) {
+        return error_at(&e, "#cert-notice");
+    }
     let reply = api(state, Method::DELETE, &format!("{api_path}/{id}"), None).await;
     if reply.status == StatusCode::CONFLICT {
         // In use: nothing was deleted; say where it is used.

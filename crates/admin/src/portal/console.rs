@@ -208,11 +208,15 @@ async fn call(state: &AppState, form: &[(String, String)]) -> Result<ConsoleResu
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let mut request = Request::builder().method(method.clone()).uri(uri);
-    for (name, value) in request_headers(one(form, "headers"))? {
+    let headers = request_headers(one(form, "headers"))?;
+    // The operator may set Host (APIs do not route by it, back ends may care); else ours.
+    if !headers.iter().any(|(n, _)| n == http::header::HOST) {
+        request = request.header(http::header::HOST, addr.to_string());
+    }
+    for (name, value) in headers {
         request = request.header(name, value);
     }
     let request = request
-        .header(http::header::HOST, addr.to_string())
         .header("x-gatehouse-trace", "1")
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| ErrorView::message(format!("The request is not valid: {e}")))?;

@@ -424,6 +424,32 @@ pub(crate) fn all<'a>(form: &'a [(String, String)], name: &str) -> Vec<&'a str> 
         .collect()
 }
 
+/// Checks ids before they become part of a management path: the browser's `pattern` is a
+/// convenience, this is the rule (an id with `?`, `/` or `%` would address something else).
+pub(crate) fn check_ids(ids: &[(&str, &str)]) -> Result<(), ErrorView> {
+    for (what, id) in ids {
+        if let Err(e) = gatehouse_model::validate_id(id, what) {
+            return Err(ErrorView {
+                message: e.to_string(),
+                details: e
+                    .details()
+                    .iter()
+                    .map(|d| (d.target.clone(), d.message.clone()))
+                    .collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The value of a form field exactly as typed (passwords and secrets are not trimmed).
+pub(crate) fn raw<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
 /// The first value of a form field, trimmed (empty when absent).
 pub(crate) fn one<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     form.iter()

@@ -13,5 +13,6 @@ mod entities;
 mod gateway;
 mod lifecycle;
 mod policies;
+mod portal;
 mod security;
 mod support;

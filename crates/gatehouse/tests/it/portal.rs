@@ -1,0 +1,330 @@
+//! The web portal over HTTP, as a browser speaks to it: sign-in, sessions and CSRF, ids that
+//! could address something else, and the test console's record of what the gateway presented.
+//! (The workflow in a real browser is in `tests/browser`.)
+
+use serde_json::json;
+
+use crate::support::backend::{self, Backend, Mode};
+use crate::support::pki::{TestCa, b64};
+use crate::support::server::{Api, Options, Reply, Server, start};
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+/// A signed-in browser: the session cookie and the page's CSRF token.
+struct Browser {
+    http: Api,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn sign_in(server: &Server) -> Self {
+        let http = Api::new(server.admin, None);
+        let token = server.options.token.clone().unwrap();
+        let reply = http
+            .send("POST", "/login", form(&[("token", &token)]), &[FORM])
+            .await
+            .expect(303);
+        let set_cookie = reply.headers["set-cookie"].to_str().unwrap().to_string();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(set_cookie.contains(attribute), "{set_cookie}");
+        }
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+        let page = http
+            .send(
+                "GET",
+                "/ui/certificates",
+                Vec::new(),
+                &[("cookie", &cookie)],
+            )
+            .await
+            .expect(200)
+            .text();
+        let csrf = page
+            .split("\"X-CSRF-Token\": \"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page carries the CSRF token")
+            .to_string();
+        Self { http, cookie, csrf }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.http
+            .send("GET", path, Vec::new(), &[("cookie", &self.cookie)])
+            .await
+    }
+
+    /// An htmx form post with the session's CSRF token.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        self.http
+            .send(
+                "POST",
+                path,
+                form(fields),
+                &[
+                    FORM,
+                    ("cookie", &self.cookie),
+                    ("x-csrf-token", &self.csrf),
+                    ("hx-request", "true"),
+                ],
+            )
+            .await
+    }
+
+    /// Sends a call through the console and returns the presented-certificate cell's text.
+    async fn console(&self, path: &str) -> (String, String) {
+        let page = self
+            .post(
+                "/ui/console",
+                &[
+                    ("method", "GET"),
+                    ("path", path),
+                    ("headers", ""),
+                    ("body", ""),
+                ],
+            )
+            .await
+            .expect(200)
+            .text();
+        let presented = page
+            .split("id=\"presented-certificate\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</dd>").next())
+            .unwrap_or_else(|| panic!("no presented certificate in:\n{page}"))
+            .to_string();
+        (page, presented)
+    }
+}
+
+fn form(fields: &[(&str, &str)]) -> Vec<u8> {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A back end requiring a client certificate from the test CA's clients, and an API `echo`
+/// presenting `client-a` to it.
+async fn configured(
+    mode: Mode,
+    close_every: Option<usize>,
+) -> (tempfile::TempDir, Server, Backend, String) {
+    let ca = TestCa::new("Portal Test CA");
+    let mut options = backend::Options::mtls(ca.server(&["localhost"], -1, 30));
+    options.mode = mode;
+    options.close_every = close_every;
+    // HTTP/1.1 only, so `close_every` recycles connections (and the next one resumes).
+    options.alpn = vec![b"http/1.1".to_vec()];
+    let backend = backend::start(options).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let url = format!("https://localhost:{}", backend.addr.port());
+    api.put(
+        "/caCertificates/test-ca",
+        &json!({"properties": {"data": b64(&ca.der)}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["test-ca"]}}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/echo",
+        &json!({"properties": {"path": "echo", "serviceUrl": url}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/echo/operations/all",
+        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
+    )
+    .await
+    .expect(201);
+    let (pem, _) = ca.client("portal-client");
+    let thumb = api
+        .put(
+            "/certificates/client-a",
+            &json!({"properties": {"pem": pem}}),
+        )
+        .await
+        .expect(201)
+        .json()["properties"]["thumbprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.put(
+        "/apis/echo/gatewayCredentials",
+        &json!({"properties": {"type": "clientCertificate", "certificateId": "client-a"}}),
+    )
+    .await
+    .expect(200);
+    (dir, server, backend, thumb)
+}
+
+#[tokio::test]
+async fn the_console_names_the_certificate_on_resumed_sessions_and_on_failures() {
+    // Every connection serves one request, so each call after the first resumes a session:
+    // no certificate is exchanged on the wire, yet the one presented is still known.
+    let (_dir, server, backend, thumb) = configured(Mode::Echo, Some(1)).await;
+    let browser = Browser::sign_in(&server).await;
+    for n in 0..4 {
+        let (page, presented) = browser.console(&format!("/echo/call-{n}")).await;
+        assert!(page.contains("200 OK"), "{page}");
+        assert!(presented.contains("client-a"), "call {n}: {presented}");
+        assert!(presented.contains(&thumb), "call {n}: {presented}");
+    }
+    assert!(backend.connections() >= 4, "{}", backend.connections());
+    assert!(backend.resumed() >= 1, "no session was resumed");
+    assert!(
+        backend
+            .seen()
+            .iter()
+            .all(|s| s.client_thumbprint.as_deref() == Some(thumb.as_str()))
+    );
+    assert!(
+        !server
+            .logs()
+            .contains("did not ask for a client certificate"),
+        "a resumed session is not a back end that ignores client certificates"
+    );
+
+    // A back end that resets the connection: the call fails, and the record still says
+    // which certificate the connection presented.
+    let (_dir2, server2, _backend2, thumb2) = configured(Mode::Reset, None).await;
+    let browser2 = Browser::sign_in(&server2).await;
+    let (page, presented) = browser2.console("/echo/x").await;
+    assert!(page.contains("502"), "{page}");
+    // (A TLS 1.3 back end that closes before answering reads like one refusing the
+    // certificate; the code is the gateway's best reading of it.)
+    assert!(page.contains("Gateway error"), "{page}");
+    assert!(
+        presented.contains("client-a") && presented.contains(&thumb2),
+        "{presented}"
+    );
+}
+
+#[tokio::test]
+async fn sessions_csrf_and_ids_guard_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let anonymous = Api::new(server.admin, None);
+
+    // Pages need a session; the bearer token of the API is not one, and a wrong token is
+    // refused at sign-in.
+    let to_login = anonymous.get("/ui/apis").await.expect(303);
+    assert_eq!(to_login.headers["location"], "/login");
+    server
+        .api()
+        .send("GET", "/ui/apis", Vec::new(), &[])
+        .await
+        .expect(303);
+    anonymous
+        .send("POST", "/login", form(&[("token", "wrong")]), &[FORM])
+        .await
+        .expect(401);
+    // Every asset is served by Gatehouse itself.
+    for asset in ["htmx.min.js", "app.js", "app.css"] {
+        anonymous.get(&format!("/assets/{asset}")).await.expect(200);
+    }
+
+    let browser = Browser::sign_in(&server).await;
+    // A session cookie does not open the management API (no ambient authority there).
+    browser.get("/apis").await.expect(401);
+
+    // A change without the CSRF token, or with another one, changes nothing.
+    let body = form(&[
+        ("id", "a1"),
+        ("path", "a1"),
+        ("service_url", "https://a.example"),
+    ]);
+    for csrf in [None, Some("0".repeat(64))] {
+        let mut headers = vec![FORM, ("cookie", browser.cookie.as_str())];
+        if let Some(csrf) = &csrf {
+            headers.push(("x-csrf-token", csrf));
+        }
+        browser
+            .http
+            .send("POST", "/ui/apis", body.clone(), &headers)
+            .await
+            .expect(403);
+    }
+    server.api().get("/apis/a1").await.expect(404);
+
+    // With it, the API is created.
+    let created = browser
+        .post(
+            "/ui/apis",
+            &[
+                ("id", "a1"),
+                ("path", "a1"),
+                ("service_url", "https://a.example"),
+            ],
+        )
+        .await
+        .expect(204);
+    assert_eq!(created.headers["hx-redirect"], "/ui/apis/a1");
+    server.api().get("/apis/a1").await.expect(200);
+
+    // Ids that would address something else are refused where the form shows errors.
+    server
+        .api()
+        .put(
+            "/apis/a1/operations/op",
+            &json!({"properties": {"method": "GET", "urlTemplate": "/x"}}),
+        )
+        .await
+        .expect(201);
+    let sneaky = browser
+        .http
+        .send(
+            "DELETE",
+            "/ui/apis/a1%2Foperations%2Fop",
+            Vec::new(),
+            &[("cookie", &browser.cookie), ("x-csrf-token", &browser.csrf)],
+        )
+        .await
+        .expect(200);
+    assert!(
+        sneaky.text().contains("not a valid id"),
+        "{}",
+        sneaky.text()
+    );
+    assert_eq!(sneaky.headers["hx-retarget"], "#api-notice");
+    server.api().get("/apis/a1/operations/op").await.expect(200);
+    let query = browser
+        .post("/ui/apis", &[("id", "a1?x"), ("path", "b")])
+        .await
+        .expect(200);
+    assert!(query.text().contains("not a valid id"), "{}", query.text());
+
+    // Sign-out ends the session.
+    browser
+        .http
+        .send(
+            "POST",
+            "/logout",
+            Vec::new(),
+            &[("cookie", &browser.cookie), ("x-csrf-token", &browser.csrf)],
+        )
+        .await
+        .expect(204);
+    browser.get("/ui/apis").await.expect(303);
+}
