@@ -125,11 +125,12 @@ pub(crate) struct CredentialsArgs {
     /// Present this client certificate to the back end in mutual TLS.
     #[arg(long, value_name = "CID")]
     certificate: Option<String>,
-    /// Send HTTP Basic credentials with this user name to the back end.
-    #[arg(long, value_name = "USER")]
+    /// Send HTTP Basic credentials with this user name to the back end; the password comes
+    /// from stdin (--password-stdin), never from the command line.
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
     basic: Option<String>,
-    /// Read the Basic password from the first line of stdin (without it the password is
-    /// empty).
+    /// Read the Basic password from the first line of stdin (an empty line is an empty
+    /// password).
     #[arg(long, requires = "basic")]
     password_stdin: bool,
     /// Present nothing: removes the credentials element from the API policy.

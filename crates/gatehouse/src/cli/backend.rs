@@ -68,10 +68,12 @@ pub(crate) struct CreateArgs {
     #[arg(long = "certificate", value_name = "CID")]
     certificates: Vec<String>,
     /// Add this header to every request to the back end (repeatable; values are stored
-    /// encrypted and read back as ******).
+    /// encrypted and read back as ******). A VALUE of @FILE is read from FILE, which keeps the
+    /// secret out of the command line and `ps`.
     #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
-    /// Send `Authorization: SCHEME PARAM` to the back end (PARAM is stored encrypted).
+    /// Send `Authorization: SCHEME PARAM` to the back end (PARAM is stored encrypted; a PARAM
+    /// of @FILE is read from FILE).
     #[arg(long, value_name = "SCHEME PARAM", value_parser = parse_authorization)]
     authorization: Option<(String, String)>,
     /// Short name for people.
@@ -93,7 +95,7 @@ pub(super) async fn run(command: BackendCommand, ctx: &Ctx) -> Result<String, Fa
     let path = |id: &str| format!("/backends/{}", seg(id));
     match command {
         BackendCommand::Create(args) => {
-            let value = ctx.http.put(&path(&args.id), properties(&args)).await?;
+            let value = ctx.http.put(&path(&args.id), properties(&args)?).await?;
             Ok(ctx.emit(&value, |v| render::show(v, ORDER)))
         }
         BackendCommand::Show { id } => ctx.show(&path(&id), ORDER).await,
@@ -110,7 +112,7 @@ pub(super) async fn run(command: BackendCommand, ctx: &Ctx) -> Result<String, Fa
 }
 
 /// The back end's `properties`: what the flags say, the server's defaults for the rest.
-fn properties(args: &CreateArgs) -> Value {
+fn properties(args: &CreateArgs) -> Result<Value, Failure> {
     let mut props = Map::new();
     props.insert("url".into(), json!(args.url));
     if let Some(title) = &args.title {
@@ -142,10 +144,11 @@ fn properties(args: &CreateArgs) -> Value {
     if !args.headers.is_empty() {
         let mut header: Map<String, Value> = Map::new();
         for (name, value) in &args.headers {
+            let value = secret(value)?;
             match header.get_mut(name).and_then(Value::as_array_mut) {
-                Some(values) => values.push(json!(value)),
+                Some(values) => values.push(json!(value.as_str())),
                 None => {
-                    header.insert(name.clone(), json!([value]));
+                    header.insert(name.clone(), json!([value.as_str()]));
                 }
             }
         }
@@ -154,7 +157,7 @@ fn properties(args: &CreateArgs) -> Value {
     if let Some((scheme, parameter)) = &args.authorization {
         credentials.insert(
             "authorization".into(),
-            json!({"scheme": scheme, "parameter": parameter}),
+            json!({"scheme": scheme, "parameter": secret(parameter)?.as_str()}),
         );
     }
     if !credentials.is_empty() {
@@ -170,7 +173,21 @@ fn properties(args: &CreateArgs) -> Value {
     if !pool.is_empty() {
         props.insert("pool".into(), Value::Object(pool));
     }
-    Value::Object(props)
+    Ok(Value::Object(props))
+}
+
+/// A secret given on the command line: `@FILE` reads it from FILE (one trailing line ending
+/// dropped), anything else is the value itself.
+fn secret(value: &str) -> Result<zeroize::Zeroizing<String>, Failure> {
+    match value.strip_prefix('@') {
+        Some(file) => {
+            let mut text = super::input::read_text(std::path::Path::new(file), "the secret file")?;
+            let end = text.trim_end_matches('\n').trim_end_matches('\r').len();
+            text.truncate(end);
+            Ok(text)
+        }
+        None => Ok(zeroize::Zeroizing::new(value.to_string())),
+    }
 }
 
 /// `NAME=VALUE`.
@@ -238,5 +255,18 @@ mod tests {
             ("Bearer".to_string(), "tok en".to_string())
         );
         assert!(parse_authorization("Bearer").is_err());
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "s3cret value\n").unwrap();
+        assert_eq!(
+            secret(&format!("@{}", file.display())).unwrap().as_str(),
+            "s3cret value"
+        );
+        assert_eq!(secret("plain").unwrap().as_str(), "plain");
+        assert!(secret("@/nonexistent/secret").is_err());
     }
 }

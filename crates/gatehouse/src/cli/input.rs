@@ -31,6 +31,14 @@ pub(super) fn read_text(path: &Path, what: &str) -> Result<Zeroizing<String>, Fa
 ///
 /// An empty line is an empty password; no line at all is a mistake worth saying.
 pub(super) fn password_from_stdin() -> Result<Zeroizing<String>, Failure> {
+    if std::io::stdin().is_terminal() {
+        // Typed at a terminal, the password would echo and stay in the scrollback.
+        return Err(Failure::Usage(
+            "--password-stdin reads a pipe, not the terminal; e.g. \
+             printf '%s\\n' \"$PASSWORD\" | gatehouse ..."
+                .to_string(),
+        ));
+    }
     // Room for any sane password up front, so growing the buffer leaves no copies behind.
     let mut line = Zeroizing::new(String::with_capacity(1024));
     let read = std::io::stdin()

@@ -145,21 +145,26 @@ async fn demo(args: DemoArgs, data_dir: &Path, mut signals: Signals) -> anyhow::
     stopped
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM, listened for from the start of the demo.
+/// SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal closed) and SIGQUIT, listened for from the
+/// start of the demo: each stops it cleanly, so the temporary data directory, which holds the
+/// master key beside the sealed keys, is always removed.
 struct Signals {
-    /// SIGINT.
     interrupt: Signal,
-    /// SIGTERM.
     terminate: Signal,
+    hangup: Signal,
+    quit: Signal,
 }
 
 impl Signals {
     /// Installs the handlers; must run inside the runtime.
     fn install() -> anyhow::Result<Self> {
-        let handler = |kind| signal(kind).context("cannot listen for SIGINT and SIGTERM");
+        let handler =
+            |kind, name| signal(kind).with_context(|| format!("cannot listen for {name}"));
         Ok(Self {
-            interrupt: handler(SignalKind::interrupt())?,
-            terminate: handler(SignalKind::terminate())?,
+            interrupt: handler(SignalKind::interrupt(), "SIGINT")?,
+            terminate: handler(SignalKind::terminate(), "SIGTERM")?,
+            hangup: handler(SignalKind::hangup(), "SIGHUP")?,
+            quit: handler(SignalKind::quit(), "SIGQUIT")?,
         })
     }
 
@@ -168,6 +173,8 @@ impl Signals {
         tokio::select! {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",
+            _ = self.hangup.recv() => "SIGHUP",
+            _ = self.quit.recv() => "SIGQUIT",
         }
     }
 }

@@ -258,3 +258,37 @@ async fn a_failed_step_prints_one_line_exits_non_zero_and_leaves_nothing() {
     assert!(stderr[0].contains("--gateway-listen"), "{output}");
     assert!(demo.leftovers().is_empty(), "{:?}", demo.leftovers());
 }
+
+#[tokio::test]
+async fn a_closed_terminal_stops_the_demo_cleanly_too() {
+    // SIGHUP (the terminal closed) and SIGQUIT must not leave the master key and the sealed
+    // keys behind in the temporary directory.
+    for signal in ["-HUP", "-QUIT"] {
+        let mut demo = Demo::start(&[
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--gateway-listen",
+            "127.0.0.1:0",
+        ]);
+        demo.wait_for("Press Ctrl-C").await;
+        let pid = demo.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = demo.wait_exit(Duration::from_secs(10)).await;
+        let output = demo.output();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{signal}: {status:?}; {output}"
+        );
+        assert!(
+            demo.leftovers().is_empty(),
+            "{signal}: {:?}",
+            demo.leftovers()
+        );
+    }
+}

@@ -226,11 +226,16 @@ async fn ca_certificates_and_backends_with_tls_switches() {
             "backend create b1 --url https://backend.internal:8443 \
              --validate-chain true --validate-name false --ca root-der --ca root-pem \
              --pin {pem_thumb} --certificate client-b \
-             --header X-Key=secret-one --header X-Key=secret-two \
+             --header X-Key=secret-one --header X-Key=@{} \
              --authorization 'Bearer tok-123' --title 'Internal back end' \
-             --max-idle-connections 8"
+             --max-idle-connections 8",
+            pki.write("second-secret", b"secret-two\n").display()
         ))
         .ok();
+    // A secret file that cannot be read is a usage error, and nothing is sent.
+    cli.run("backend create b2 --url https://b2.internal --header X-Key=@/nonexistent/secret")
+        .expect(64);
+    api.get("/backends/b2").await.expect(404);
     for secret in ["secret-one", "secret-two", "tok-123"] {
         assert!(
             !created.stdout.contains(secret),

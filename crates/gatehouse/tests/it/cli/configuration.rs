@@ -174,6 +174,8 @@ async fn apis_operations_and_basic_credentials() {
     cli.run("api credentials echo --none --basic bob")
         .expect(64);
     cli.run("api credentials echo --password-stdin").expect(64);
+    // A Basic password never comes from the command line, and is never silently empty.
+    cli.run("api credentials echo --basic bob").expect(64);
     let empty = cli
         .run("api credentials echo --basic bob --password-stdin")
         .expect(64);
