@@ -8,81 +8,18 @@ use serde_json::{Value, json};
 use crate::support::backend::{self, Backend, Mode, thumbprint};
 use crate::support::pki::{TestCa, b64, self_signed_client, self_signed_server};
 use crate::support::server::{Api, Options, Server, start};
-
-fn base(backend: &Backend, host: &str, scheme: &str) -> String {
-    format!("{scheme}://{host}:{}", backend.addr.port())
-}
-
-/// An API `echo` at `/echo` forwarding to `service_url`, with one catch-all operation.
-async fn echo_api(api: &Api, service_url: &str) {
-    api.put(
-        "/apis/echo",
-        &json!({"properties": {"path": "echo", "serviceUrl": service_url}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        "/apis/echo/operations/all",
-        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
-    )
-    .await
-    .expect(201);
-}
-
-async fn upload_pem(api: &Api, id: &str, pem: &str) -> String {
-    let reply = api
-        .put(
-            &format!("/certificates/{id}"),
-            &json!({"properties": {"pem": pem}}),
-        )
-        .await;
-    assert!(reply.status.is_success(), "{}", reply.text());
-    reply.json()["properties"]["thumbprint"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn use_certificate(api: &Api, api_id: &str, certificate: &str) {
-    api.put(
-        &format!("/apis/{api_id}/gatewayCredentials"),
-        &json!({"properties": {"type": "clientCertificate", "certificateId": certificate}}),
-    )
-    .await
-    .expect(200);
-}
-
-/// A back end that requires a client certificate, trusted through an uploaded CA.
-async fn mtls_setup() -> (tempfile::TempDir, Server, Api, Api, Backend, TestCa) {
-    let ca = TestCa::new("Gatehouse Test CA");
-    let backend = backend::start(backend::Options::mtls(ca.server(&["localhost"], -1, 30))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(Options::new(dir.path()));
-    let api = server.api();
-    api.put(
-        "/caCertificates/test-ca",
-        &json!({"properties": {"data": b64(&ca.der)}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        "/backends/svc",
-        &json!({"properties": {"url": base(&backend, "localhost", "https"), "tls": {"caCertificateIds": ["test-ca"]}}}),
-    )
-    .await
-    .expect(201);
-    echo_api(
-        &api,
-        &format!("{}/base", base(&backend, "localhost", "https")),
-    )
-    .await;
-    let gw = server.gateway();
-    (dir, server, api, gw, backend, ca)
-}
+use crate::support::setup::{Mtls, base, echo_api, mtls_setup, upload_pem, use_certificate};
 
 #[tokio::test]
 async fn the_backend_receives_the_configured_certificate_effective_immediately() {
-    let (_dir, server, api, gw, backend, ca) = mtls_setup().await;
+    let Mtls {
+        dir: _dir,
+        server,
+        api,
+        gw,
+        backend,
+        ca,
+    } = mtls_setup(|_| {}).await;
 
     // No gateway credentials: the back end refuses, and the caller learns why.
     let refused = gw.get("/echo/hello").await.expect(502);

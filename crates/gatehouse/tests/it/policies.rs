@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::support::pki::{KeyKind, Pki, b64};
 use crate::support::server::{Api, Options, start};
+use crate::support::setup::echo_api;
 use crate::support::store_bytes;
 
 const PASSWORD: &str = "Pfx-Passw0rd!";
@@ -20,21 +21,6 @@ async fn upload(api: &Api, pki: &Pki, id: &str) -> Value {
     .json()
 }
 
-async fn echo_api(api: &Api) {
-    api.put(
-        "/apis/echo",
-        &json!({"properties": {"path": "echo", "serviceUrl": "https://backend.example"}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        "/apis/echo/operations/all",
-        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
-    )
-    .await
-    .expect(201);
-}
-
 fn policy(xml: &str) -> Value {
     json!({"properties": {"format": "rawxml", "value": xml}})
 }
@@ -46,7 +32,7 @@ async fn gateway_credentials_write_the_policy_element() {
     let server = start(Options::new(dir.path()));
     let api = server.api();
     let cert = upload(&api, &pki, "client-a").await;
-    echo_api(&api).await;
+    echo_api(&api, "https://backend.example").await;
 
     let none = api
         .get("/apis/echo/gatewayCredentials")
@@ -119,7 +105,7 @@ async fn deleting_a_certificate_in_use_is_refused_until_released() {
     let server = start(Options::new(dir.path()));
     let api = server.api();
     upload(&api, &pki, "client-a").await;
-    echo_api(&api).await;
+    echo_api(&api, "https://backend.example").await;
     api.put(
         "/apis/echo/gatewayCredentials",
         &json!({"properties": {"type": "clientCertificate", "certificateId": "client-a"}}),
@@ -233,7 +219,7 @@ async fn invalid_policies_are_refused_with_locations() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options::new(dir.path()));
     let api = server.api();
-    echo_api(&api).await;
+    echo_api(&api, "https://backend.example").await;
     upload(&api, &pki, "client-a").await;
     let before = store_bytes(dir.path());
     let cases = [
@@ -314,7 +300,7 @@ async fn basic_credentials_are_masked_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options::new(dir.path()));
     let api = server.api();
-    echo_api(&api).await;
+    echo_api(&api, "https://backend.example").await;
     let secret = "basic-Secret-7781";
     let set = api
         .put(

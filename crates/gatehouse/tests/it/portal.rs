@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use crate::support::backend::{self, Backend, Mode};
-use crate::support::pki::{TestCa, b64};
+use crate::support::backend::Mode;
 use crate::support::server::{Api, Options, Reply, Server, start};
+use crate::support::setup::{Mtls, mtls_setup, upload_pem, use_certificate};
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
@@ -117,74 +117,29 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-/// A back end requiring a client certificate from the test CA's clients, and an API `echo`
-/// presenting `client-a` to it.
-async fn configured(
-    mode: Mode,
-    close_every: Option<usize>,
-) -> (tempfile::TempDir, Server, Backend, String) {
-    let ca = TestCa::new("Portal Test CA");
-    let mut options = backend::Options::mtls(ca.server(&["localhost"], -1, 30));
-    options.mode = mode;
-    options.close_every = close_every;
-    // HTTP/1.1 only, so `close_every` recycles connections (and the next one resumes).
-    options.alpn = vec![b"http/1.1".to_vec()];
-    let backend = backend::start(options).await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(Options::new(dir.path()));
-    let api = server.api();
-    let url = format!("https://localhost:{}", backend.addr.port());
-    api.put(
-        "/caCertificates/test-ca",
-        &json!({"properties": {"data": b64(&ca.der)}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        "/backends/svc",
-        &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["test-ca"]}}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        "/apis/echo",
-        &json!({"properties": {"path": "echo", "serviceUrl": url}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        "/apis/echo/operations/all",
-        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
-    )
-    .await
-    .expect(201);
-    let (pem, _) = ca.client("portal-client");
-    let thumb = api
-        .put(
-            "/certificates/client-a",
-            &json!({"properties": {"pem": pem}}),
-        )
-        .await
-        .expect(201)
-        .json()["properties"]["thumbprint"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    api.put(
-        "/apis/echo/gatewayCredentials",
-        &json!({"properties": {"type": "clientCertificate", "certificateId": "client-a"}}),
-    )
-    .await
-    .expect(200);
-    (dir, server, backend, thumb)
+/// The mTLS set-up of the gateway tests, with API `echo` presenting `client-a` (issued by the
+/// back end's CA); returns its thumbprint.
+async fn configured(mode: Mode, close_every: Option<usize>) -> (Mtls, String) {
+    let setup = mtls_setup(|options| {
+        options.mode = mode;
+        options.close_every = close_every;
+        // HTTP/1.1 only, so `close_every` recycles connections (and the next one resumes).
+        options.alpn = vec![b"http/1.1".to_vec()];
+    })
+    .await;
+    let (pem, _) = setup.ca.client("portal-client");
+    let thumb = upload_pem(&setup.api, "client-a", &pem).await;
+    use_certificate(&setup.api, "echo", "client-a").await;
+    (setup, thumb)
 }
 
 #[tokio::test]
 async fn the_console_names_the_certificate_on_resumed_sessions_and_on_failures() {
     // Every connection serves one request, so each call after the first resumes a session:
     // no certificate is exchanged on the wire, yet the one presented is still known.
-    let (_dir, server, backend, thumb) = configured(Mode::Echo, Some(1)).await;
-    let browser = Browser::sign_in(&server).await;
+    let (setup, thumb) = configured(Mode::Echo, Some(1)).await;
+    let (server, backend) = (&setup.server, &setup.backend);
+    let browser = Browser::sign_in(server).await;
     for n in 0..4 {
         let (page, presented) = browser.console(&format!("/echo/call-{n}")).await;
         assert!(page.contains("200 OK"), "{page}");
@@ -208,8 +163,9 @@ async fn the_console_names_the_certificate_on_resumed_sessions_and_on_failures()
 
     // A back end that resets the connection: the call fails, and the record still says
     // which certificate the connection presented.
-    let (_dir2, server2, _backend2, thumb2) = configured(Mode::Reset, None).await;
-    let browser2 = Browser::sign_in(&server2).await;
+    let (setup2, thumb2) = configured(Mode::Reset, None).await;
+    let server2 = &setup2.server;
+    let browser2 = Browser::sign_in(server2).await;
     let (page, presented) = browser2.console("/echo/x").await;
     assert!(page.contains("502"), "{page}");
     // (A TLS 1.3 back end that closes before answering reads like one refusing the

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod pki;
 pub mod server;
+pub mod setup;
 
 use std::collections::BTreeMap;
 use std::path::Path;
