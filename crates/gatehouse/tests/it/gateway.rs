@@ -443,30 +443,18 @@ async fn backends_that_recycle_connections_lose_no_request() {
         (b"http/1.1".to_vec(), "HTTP/1.1 Connection: close"),
         (b"h2".to_vec(), "HTTP/2 GOAWAY"),
     ] {
-        let ca = TestCa::new("Recycle CA");
-        let backend = backend::start(backend::Options {
-            alpn: vec![alpn],
-            close_every: Some(100),
-            ..backend::Options::mtls(ca.server(&["localhost"], -1, 30))
+        let Mtls {
+            dir: _dir,
+            server: _server,
+            api,
+            gw,
+            backend,
+            ca,
+        } = mtls_setup(|o| {
+            o.alpn = vec![alpn];
+            o.close_every = Some(100);
         })
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let server = start(Options::new(dir.path()));
-        let (api, gw) = (server.api(), server.gateway());
-        api.put(
-            "/caCertificates/ca",
-            &json!({"properties": {"data": b64(&ca.der)}}),
-        )
-        .await
-        .expect(201);
-        let url = base(&backend, "localhost", "https");
-        api.put(
-            "/backends/svc",
-            &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["ca"]}}}),
-        )
-        .await
-        .expect(201);
-        echo_api(&api, &url).await;
         let (pem, _) = ca.client("gateway");
         upload_pem(&api, "client", &pem).await;
         use_certificate(&api, "echo", "client").await;
@@ -577,29 +565,14 @@ async fn hanging_resetting_and_absent_backends_fail_cleanly() {
 
 #[tokio::test]
 async fn unusable_certificates_fail_closed_and_unasked_ones_are_reported() {
-    let ca = TestCa::new("Closed CA");
-    let backend = backend::start(backend::Options {
-        client_auth: None,
-        ..backend::Options::mtls(ca.server(&["localhost"], -1, 30))
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(Options::new(dir.path()));
-    let (api, gw) = (server.api(), server.gateway());
-    api.put(
-        "/caCertificates/ca",
-        &json!({"properties": {"data": b64(&ca.der)}}),
-    )
-    .await
-    .expect(201);
-    let url = base(&backend, "localhost", "https");
-    api.put(
-        "/backends/svc",
-        &json!({"properties": {"url": url, "tls": {"caCertificateIds": ["ca"]}}}),
-    )
-    .await
-    .expect(201);
-    echo_api(&api, &url).await;
+    let Mtls {
+        dir: _dir,
+        server,
+        api,
+        gw,
+        backend,
+        ..
+    } = mtls_setup(|o| o.client_auth = None).await;
 
     // A back end that does not ask: the request proceeds, the operator is told.
     let (pem, _) = self_signed_client("gateway");
