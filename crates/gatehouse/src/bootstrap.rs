@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) shutdown_grace: Duration,
     pub(crate) backend_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    /// The gateway listener's timeouts and connection cap.
+    pub(crate) limits: gatehouse_proxy::Limits,
     /// The admin token, overriding `GATEHOUSE_ADMIN_TOKEN` and the stored one.
     pub(crate) admin_token: Option<Zeroizing<String>>,
 }
@@ -45,6 +47,11 @@ impl From<&ServeArgs> for Config {
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             backend_timeout: Duration::from_secs(args.backend_timeout),
             connect_timeout: Duration::from_secs(args.connect_timeout),
+            limits: gatehouse_proxy::Limits {
+                header_timeout: Duration::from_secs(args.header_timeout),
+                keep_alive: Duration::from_secs(args.keep_alive_timeout),
+                max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            },
             admin_token: None,
         }
     }
@@ -119,6 +126,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
             connect_timeout: config.connect_timeout,
             roots: gatehouse_proxy::SystemRoots::load(&provider),
             shutdown_grace: config.shutdown_grace,
+            limits: config.limits,
         },
         provider,
     ));

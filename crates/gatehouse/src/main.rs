@@ -89,6 +89,23 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 10)]
     pub(crate) connect_timeout: u64,
 
+    /// Seconds a client has to send a whole request head, counted from its first byte (for
+    /// a new connection, from the accept); never reset by further bytes.
+    #[arg(long, env = "GATEHOUSE_HEADER_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) header_timeout: u64,
+
+    /// Seconds an idle keep-alive client connection (HTTP/1.1, or HTTP/2 with no open
+    /// stream) stays open.
+    #[arg(long, env = "GATEHOUSE_KEEP_ALIVE_TIMEOUT", default_value_t = 75,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) keep_alive_timeout: u64,
+
+    /// Client connections the gateway serves at once; more wait in the listen backlog.
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub(crate) max_connections: u64,
+
     /// Worker threads of the async runtime (default: one per core).
     #[arg(long, env = "GATEHOUSE_WORKER_THREADS")]
     pub(crate) worker_threads: Option<usize>,

@@ -64,8 +64,8 @@ pub struct TlsSettings {
     pub validate_name: bool,
     /// Trust anchors replacing the system roots, when non-empty.
     pub ca_roots: Vec<CertificateDer<'static>>,
-    /// Accepted leaf thumbprints (SHA-1, upper-case hex), when non-empty; a match is trusted
-    /// without chain validation.
+    /// Accepted leaf thumbprints (SHA-1 or SHA-256, upper-case hex), when non-empty: the leaf
+    /// must match one, in addition to the chain check when that is on.
     pub pins: Vec<String>,
     /// Resume TLS sessions on new connections.
     pub session_resumption: bool,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
+use gatehouse_model::url::{Scheme, ServiceUrl};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,8 +20,43 @@ use crate::error::{ConnectError, Kind, tls_kind};
 use crate::metrics::UpstreamStats;
 use crate::tls::{HANDSHAKE, Observer, Presented};
 
+/// Where a pool's connections go, resolved when the pool is made: a pool connects to its own
+/// origin only, whatever a request's URI says.
+pub(crate) struct Origin {
+    https: bool,
+    host: String,
+    port: u16,
+    /// The TLS server name (SNI and the name the certificate is checked against).
+    server_name: Option<ServerName<'static>>,
+}
+
+impl Origin {
+    /// The origin of a back-end URL.
+    ///
+    /// # Errors
+    /// A sentence for the log when the host cannot be a TLS server name.
+    pub(crate) fn new(url: &ServiceUrl) -> Result<Self, String> {
+        let https = url.scheme == Scheme::Https;
+        let server_name = if https {
+            Some(
+                ServerName::try_from(url.host.clone())
+                    .map_err(|e| format!("'{}' is not a valid TLS server name: {e}", url.host))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            https,
+            host: url.host.clone(),
+            port: url.port,
+            server_name,
+        })
+    }
+}
+
 /// Opens connections for one pool.
 pub(crate) struct Connector {
+    pub(crate) origin: Origin,
     pub(crate) tls: Arc<ClientConfig>,
     pub(crate) stats: Arc<UpstreamStats>,
     pub(crate) connect_timeout: Duration,
@@ -174,23 +209,18 @@ impl Connector {
         facts
     }
 
-    /// Opens a connection to `uri`'s origin: TCP, then TLS for `https`.
+    /// Opens a connection to the pool's origin: TCP, then TLS for `https`.
     ///
     /// # Errors
     /// A classified [`ConnectError`] naming the address and, for TLS, the back end's
     /// certificate.
-    pub(crate) async fn connect(&self, uri: &Uri) -> Result<BackendStream, ConnectError> {
-        let https = uri.scheme_str() == Some("https");
-        let host = uri
-            .host()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
-            .ok_or_else(|| ConnectError {
-                presented: None,
-                kind: Kind::BackendUnreachable,
-                detail: format!("no host in {uri}"),
-            })?
-            .to_string();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    pub(crate) async fn connect(&self) -> Result<BackendStream, ConnectError> {
+        let Origin {
+            https,
+            ref host,
+            port,
+            ref server_name,
+        } = self.origin;
         let tcp = tokio::time::timeout(
             self.connect_timeout,
             TcpStream::connect((host.as_str(), port)),
@@ -214,14 +244,9 @@ impl Connector {
         })?;
         // Requests and responses are small and latency matters more than segment count.
         let _ = tcp.set_nodelay(true);
-        let (io, h2, facts) = if https {
-            let name = ServerName::try_from(host.clone()).map_err(|e| ConnectError {
-                presented: None,
-                kind: Kind::BackendUnreachable,
-                detail: format!("'{host}' is not a valid TLS server name: {e}"),
-            })?;
+        let (io, h2, facts) = if let (true, Some(name)) = (https, server_name) {
             let observer = Arc::new(Observer::default());
-            let handshake = TlsConnector::from(Arc::clone(&self.tls)).connect(name, tcp);
+            let handshake = TlsConnector::from(Arc::clone(&self.tls)).connect(name.clone(), tcp);
             let result = tokio::time::timeout(
                 self.connect_timeout,
                 HANDSHAKE.scope(Arc::clone(&observer), handshake),
@@ -238,7 +263,7 @@ impl Connector {
                         ),
                     });
                 }
-                Ok(Err(e)) => return Err(self.handshake_error(&host, port, &e, &observer)),
+                Ok(Err(e)) => return Err(self.handshake_error(host, port, &e, &observer)),
                 Ok(Ok(tls)) => tls,
             };
             let (requested, presented) = self.handshake_outcome(&tls, &observer);
@@ -283,7 +308,8 @@ impl Connector {
         let tls = error
             .get_ref()
             .and_then(|e| e.downcast_ref::<rustls::Error>());
-        let kind = tls.map_or(Kind::BackendHandshakeFailed, tls_kind);
+        let requested = observer.certificate_requested.load(Ordering::Relaxed);
+        let kind = tls.map_or(Kind::BackendHandshakeFailed, |e| tls_kind(e, requested));
         let server = observer
             .server_certificate
             .lock()

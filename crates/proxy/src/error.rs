@@ -19,6 +19,8 @@ use crate::upstream::SendError;
 pub enum Kind {
     /// No API or operation matches.
     RouteNotFound,
+    /// The request path is ambiguous (see the path rule in `path.rs`).
+    InvalidRequestPath,
     /// The configured client certificate cannot be used (fail closed).
     ClientCertificateUnavailable,
     /// The back end's chain does not end at a trusted root.
@@ -31,8 +33,10 @@ pub enum Kind {
     BackendCertificatePinMismatch,
     /// The back end's certificate is unusable for another reason.
     BackendCertificateInvalid,
-    /// The back end refused the client certificate (a TLS alert).
+    /// The back end refused the client certificate (a TLS alert after it asked for one).
     ClientCertificateRejected,
+    /// The back end and the gateway share no TLS version or cipher suite.
+    BackendTlsNegotiationFailed,
     /// The TLS handshake failed otherwise.
     BackendHandshakeFailed,
     /// Nothing listens at the back end's address.
@@ -52,6 +56,7 @@ impl Kind {
     pub fn code(self) -> &'static str {
         match self {
             Kind::RouteNotFound => "RouteNotFound",
+            Kind::InvalidRequestPath => "InvalidRequestPath",
             Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
             Kind::BackendCertificateUntrusted => "BackendCertificateUntrusted",
             Kind::BackendCertificateNameMismatch => "BackendCertificateNameMismatch",
@@ -59,6 +64,7 @@ impl Kind {
             Kind::BackendCertificatePinMismatch => "BackendCertificatePinMismatch",
             Kind::BackendCertificateInvalid => "BackendCertificateInvalid",
             Kind::ClientCertificateRejected => "ClientCertificateRejected",
+            Kind::BackendTlsNegotiationFailed => "BackendTlsNegotiationFailed",
             Kind::BackendHandshakeFailed => "BackendHandshakeFailed",
             Kind::BackendConnectionRefused => "BackendConnectionRefused",
             Kind::BackendUnreachable => "BackendUnreachable",
@@ -72,6 +78,7 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::RouteNotFound => StatusCode::NOT_FOUND,
+            Kind::InvalidRequestPath => StatusCode::BAD_REQUEST,
             Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
@@ -88,6 +95,7 @@ impl Kind {
                 | Kind::BackendCertificatePinMismatch
                 | Kind::BackendCertificateInvalid
                 | Kind::ClientCertificateRejected
+                | Kind::BackendTlsNegotiationFailed
                 | Kind::BackendHandshakeFailed
         )
     }
@@ -96,6 +104,10 @@ impl Kind {
     fn message(self) -> &'static str {
         match self {
             Kind::RouteNotFound => "Resource not found",
+            Kind::InvalidRequestPath => {
+                "the request path climbs above the root with '..', or holds an encoded '/', \
+                 '\\' or NUL, a raw '\\', or a malformed percent-escape"
+            }
             Kind::ClientCertificateUnavailable => {
                 "the client certificate configured for this API cannot be used (expired or not \
                  loadable); no connection was made without it"
@@ -125,7 +137,15 @@ impl Kind {
                  none); check the API's gateway credentials and that the back end trusts the \
                  certificate's issuer"
             }
-            Kind::BackendHandshakeFailed => "the TLS handshake with the back end failed",
+            Kind::BackendTlsNegotiationFailed => {
+                "the back end and the gateway agree on no TLS version or cipher suite (the \
+                 gateway offers TLS 1.2 and 1.3 with ECDHE and AES-GCM or ChaCha20-Poly1305); \
+                 enable one of them on the back end"
+            }
+            Kind::BackendHandshakeFailed => {
+                "the TLS handshake with the back end failed; the log line with this request id \
+                 says how"
+            }
             Kind::BackendConnectionRefused => "the back end refused the connection",
             Kind::BackendUnreachable => "the back end cannot be reached",
             Kind::BackendConnectionClosed => "the back end closed the connection",
@@ -216,8 +236,12 @@ impl fmt::Display for ConnectError {
 
 impl StdError for ConnectError {}
 
-/// The kind of a TLS error, from rustls' own error.
-pub(crate) fn tls_kind(e: &rustls::Error) -> Kind {
+/// The kind of a TLS error, from rustls' own error and whether the back end asked for a
+/// client certificate in that handshake. An alert that may mean "your certificate is not
+/// acceptable" means that only when a certificate was asked for; before that point the same
+/// alerts (`handshake_failure` above all) are how servers say they share no version or
+/// cipher suite with the client.
+pub(crate) fn tls_kind(e: &rustls::Error, certificate_requested: bool) -> Kind {
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
             // A root with the issuer's name but another key (a distribution's snakeoil
@@ -246,9 +270,17 @@ pub(crate) fn tls_kind(e: &rustls::Error) -> Kind {
             }
             _ => Kind::BackendCertificateInvalid,
         },
-        rustls::Error::AlertReceived(alert) if is_client_certificate_alert(*alert) => {
+        rustls::Error::AlertReceived(alert)
+            if certificate_requested && is_client_certificate_alert(*alert) =>
+        {
             Kind::ClientCertificateRejected
         }
+        rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure
+            | AlertDescription::ProtocolVersion
+            | AlertDescription::InsufficientSecurity,
+        )
+        | rustls::Error::PeerIncompatible(_) => Kind::BackendTlsNegotiationFailed,
         _ => Kind::BackendHandshakeFailed,
     }
 }
@@ -283,7 +315,11 @@ fn sources<'a>(
 /// connection. A connection that closed before the back end sent a single byte, after a
 /// handshake in which it asked for a client certificate, was refused for that certificate.
 pub(crate) fn classify_send(error: &SendError) -> Failure {
-    let mut failure = classify(&*error.error);
+    let requested = error
+        .facts
+        .as_ref()
+        .is_some_and(|f| f.certificate_requested);
+    let mut failure = classify(&*error.error, requested);
     if let Some(presented) = error.facts.as_ref().and_then(|f| f.presented.clone()) {
         failure.presented = Some(presented);
     }
@@ -311,7 +347,7 @@ pub(crate) fn classify_send(error: &SendError) -> Failure {
 /// Classifies what the HTTP client returned. Walks the source chain: our connector's errors,
 /// rustls errors inside I/O errors (a TLS 1.3 server rejects a client certificate after the
 /// handshake, so that alert arrives while reading the response), h2 stream errors, hyper's.
-pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
+pub(crate) fn classify(error: &(dyn StdError + 'static), certificate_requested: bool) -> Failure {
     let detail = error_chain(error);
     let mut replay = Replay::Never;
     let mut kind = None;
@@ -325,7 +361,7 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
             };
         }
         if let Some(t) = e.downcast_ref::<rustls::Error>() {
-            kind = Some(tls_kind(t));
+            kind = Some(tls_kind(t, certificate_requested));
             break;
         }
         if let Some(h2e) = e.downcast_ref::<h2::Error>()
@@ -350,7 +386,7 @@ pub(crate) fn classify(error: &(dyn StdError + 'static)) -> Failure {
             // io::Error::source() skips the error it wraps, so look inside: a TLS 1.3 server
             // refuses a client certificate after the handshake, and that alert arrives here.
             if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                kind = Some(tls_kind(t));
+                kind = Some(tls_kind(t, certificate_requested));
                 replay = Replay::Never;
                 break;
             }

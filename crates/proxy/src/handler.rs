@@ -19,6 +19,7 @@ use crate::body::{ProxyBody, RequestBody};
 use crate::error::{Failure, Kind, Replay, classify_send};
 use crate::headers;
 use crate::metrics::Metrics;
+use crate::path;
 use crate::table::{OpEntry, RouteTable};
 use crate::trace::{CallLog, CallRecord, TRACE};
 use crate::upstream::{BackendBody, PresentedOn};
@@ -98,28 +99,38 @@ pub(crate) async fn handle(
     }
     let traced = request.headers().contains_key(&TRACE);
     let table = shared.table.load();
-    let Some(matched) = table.route(request.method(), request.uri().path()) else {
-        shared.metrics.unmatched();
-        let failure = Failure::new(Kind::RouteNotFound, "");
-        if traced {
-            shared.calls.record(CallRecord {
-                request_id: request_id.to_str().unwrap_or_default().to_string(),
-                api: String::new(),
-                operation: String::new(),
-                status: failure.kind.status().as_u16(),
-                backend: None,
-                certificate: None,
-                elapsed: started.elapsed(),
-                error: Some(failure.kind.code().to_string()),
-            });
+    let routed = path::normalise(request.uri().path())
+        .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))
+        .and_then(|path| {
+            let matched = table
+                .route(request.method(), &path)
+                .ok_or_else(|| Failure::new(Kind::RouteNotFound, ""))?;
+            let rest = &path[path.len() - matched.rest_len..];
+            let uri = backend_uri(&matched.op.plan().backend.url, rest, request.uri().query());
+            Ok((matched.op, uri))
+        });
+    let (op, uri) = match routed {
+        Ok(found) => found,
+        Err(failure) => {
+            shared.metrics.unmatched();
+            if traced {
+                shared.calls.record(CallRecord {
+                    request_id: request_id.to_str().unwrap_or_default().to_string(),
+                    api: String::new(),
+                    operation: String::new(),
+                    status: failure.kind.status().as_u16(),
+                    backend: None,
+                    certificate: None,
+                    elapsed: started.elapsed(),
+                    error: Some(failure.kind.code().to_string()),
+                });
+            }
+            return Ok(failure.response(&request_id));
         }
-        return Ok(failure.response(&request_id));
     };
-    let op = matched.op;
-    let rest = matched.rest_len;
     let mut error = None;
     let mut failed_presenting = None;
-    let response = match forward(&shared, op, rest, request, remote, &request_id, traced).await {
+    let response = match forward(&shared, op, uri, request, remote, &request_id, traced).await {
         Ok(response) => response,
         Err(failure) => {
             error = Some(failure.kind.code());
@@ -204,7 +215,7 @@ fn now_unix() -> i64 {
 async fn forward(
     shared: &Shared,
     op: &OpEntry,
-    rest_len: usize,
+    uri: Result<Uri, Failure>,
     request: Request<Incoming>,
     remote: SocketAddr,
     request_id: &HeaderValue,
@@ -213,7 +224,7 @@ async fn forward(
     let upstream = op
         .upstream
         .as_ref()
-        .map_err(|why| Failure::new(Kind::ClientCertificateUnavailable, why.to_string()))?;
+        .map_err(|no| Failure::new(no.kind, no.why.clone()))?;
     if op.certificate_not_after.is_some_and(|t| t < now_unix()) {
         let ids: Vec<&str> = op
             .plan()
@@ -227,10 +238,8 @@ async fn forward(
         ));
     }
     let plan = op.plan();
+    let uri = uri?;
     let (mut parts, body) = request.into_parts();
-    let path = parts.uri.path();
-    let rest = &path[path.len() - rest_len..];
-    let uri = backend_uri(&plan.backend.url, rest, parts.uri.query())?;
     let host = parts.headers.remove(header::HOST).or_else(|| {
         parts
             .uri

@@ -18,6 +18,7 @@ mod error;
 mod handler;
 mod headers;
 mod metrics;
+mod path;
 mod server;
 mod table;
 mod tls;
@@ -35,6 +36,7 @@ use tokio::net::TcpListener;
 pub use body::ProxyBody;
 pub use error::Kind;
 pub use metrics::Metrics;
+pub use server::Limits;
 pub use tls::{Presented, SystemRoots, backend_provider};
 pub use trace::CallRecord;
 
@@ -53,6 +55,8 @@ pub struct Options {
     pub roots: SystemRoots,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Header and keep-alive timeouts, and the connection cap, of the client listener.
+    pub limits: Limits,
 }
 
 /// The gateway: routing tables, pools, metrics.
@@ -60,6 +64,7 @@ pub struct Gateway {
     shared: Arc<Shared>,
     pools: Arc<Pools>,
     shutdown_grace: Duration,
+    limits: Limits,
 }
 
 impl Gateway {
@@ -72,6 +77,7 @@ impl Gateway {
             )),
             pools: Arc::new(Pools::new(options.roots, provider, options.connect_timeout)),
             shutdown_grace: options.shutdown_grace,
+            limits: options.limits,
         }
     }
 
@@ -98,6 +104,7 @@ impl Gateway {
         server::serve(
             listener,
             Arc::clone(&self.shared),
+            self.limits,
             shutdown,
             self.shutdown_grace,
         )

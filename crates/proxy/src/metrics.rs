@@ -92,6 +92,12 @@ pub struct Metrics {
     pub(crate) client_connections: AtomicU64,
     /// Times an idle client connection was parked.
     pub(crate) client_parks: AtomicU64,
+    /// Client connections closed because a request head was not complete in time.
+    pub(crate) header_timeouts: AtomicU64,
+    /// Idle client connections closed by the keep-alive timeout.
+    pub(crate) idle_closes: AtomicU64,
+    /// Times the accept loop waited for a free slot (`--max-connections`).
+    pub(crate) connection_limit_waits: AtomicU64,
 }
 
 impl Metrics {
@@ -150,9 +156,18 @@ impl Metrics {
             "# HELP gatehouse_client_connections Client connections open now.\n\
              # TYPE gatehouse_client_connections gauge\ngatehouse_client_connections {}\n\
              # HELP gatehouse_client_parks_total Times an idle client connection gave up its buffers.\n\
-             # TYPE gatehouse_client_parks_total counter\ngatehouse_client_parks_total {}",
+             # TYPE gatehouse_client_parks_total counter\ngatehouse_client_parks_total {}\n\
+             # HELP gatehouse_client_header_timeouts_total Client connections closed because a request head was not complete within the header timeout.\n\
+             # TYPE gatehouse_client_header_timeouts_total counter\ngatehouse_client_header_timeouts_total {}\n\
+             # HELP gatehouse_client_idle_closes_total Idle client connections closed by the keep-alive timeout.\n\
+             # TYPE gatehouse_client_idle_closes_total counter\ngatehouse_client_idle_closes_total {}\n\
+             # HELP gatehouse_client_connection_limit_waits_total Times new clients waited because --max-connections were open.\n\
+             # TYPE gatehouse_client_connection_limit_waits_total counter\ngatehouse_client_connection_limit_waits_total {}",
             self.client_connections.load(Ordering::Relaxed),
-            self.client_parks.load(Ordering::Relaxed)
+            self.client_parks.load(Ordering::Relaxed),
+            self.header_timeouts.load(Ordering::Relaxed),
+            self.idle_closes.load(Ordering::Relaxed),
+            self.connection_limit_waits.load(Ordering::Relaxed)
         );
         let now = time::OffsetDateTime::now_utc();
         out.push_str(

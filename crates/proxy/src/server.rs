@@ -7,6 +7,14 @@
 //! flushed, no bytes waiting) is taken apart: its socket, and any bytes hyper had read but not
 //! parsed, move to a small parked task that waits for the next byte and then starts a fresh
 //! connection. A busy connection never parks: the tick only looks at connections already idle.
+//!
+//! Slow and silent clients are bounded (`Limits`): a new connection must finish its first
+//! request head within the header timeout of being accepted, and every later head within the
+//! header timeout of its first byte; that deadline travels with the connection through parking
+//! and is never reset. A connection with part of a head read never parks. Idle keep-alive
+//! connections (HTTP/1.1 parked, HTTP/2 with no open stream) close after the keep-alive
+//! timeout; HTTP/2 peers are also pinged. At most `max_connections` are served at once; the
+//! accept loop waits for a free slot, leaving newer clients in the kernel's backlog.
 
 use std::future::{Future, poll_fn};
 use std::io;
@@ -15,16 +23,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::body::ProxyBody;
 use crate::handler::{Shared, handle};
@@ -33,14 +41,41 @@ use crate::handler::{Shared, handle};
 /// so that few connections hold full buffers at once during a burst of new clients; only
 /// connections that are not parked are woken by it.
 const TICK: Duration = Duration::from_millis(20);
-/// How long a parked client connection may stay silent before it is closed (nginx's default).
-const KEEP_ALIVE: Duration = Duration::from_secs(75);
 /// The HTTP/2 connection preface.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// What a client whose request head took too long gets before the connection closes.
+const HEAD_TIMEOUT_RESPONSE: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+/// How long and how many clients the listener serves.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A request head must be complete this long after its first byte (for the first request
+    /// of a connection: after the connection was accepted).
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection stays open (nginx's default is 75 s).
+    pub keep_alive: Duration,
+    /// Client connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(75),
+            max_connections: 10_000,
+        }
+    }
+}
 
 /// What every connection of the listener shares.
 struct Listener {
     shared: Arc<Shared>,
+    limits: Limits,
+    /// The clock's origin for deadlines kept in atomics (milliseconds since `base`, plus one,
+    /// so that zero can mean "none").
+    base: Instant,
     h1: http1::Builder,
     h2: http2::Builder<TokioExecutor>,
     /// Advanced every tick.
@@ -52,15 +87,33 @@ struct Listener {
     drained: Notify,
 }
 
-/// Counts a client connection for the graceful-shutdown wait, across its park/resume moves.
-struct Live(Arc<Listener>);
+impl Listener {
+    /// `now` as a deadline stamp (see `base`).
+    fn stamp(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX - 1)
+            + 1
+    }
+
+    /// The header deadline of a head whose first byte came at `stamp`.
+    fn head_deadline(&self, stamp: u64) -> Instant {
+        self.base + Duration::from_millis(stamp.saturating_sub(1)) + self.limits.header_timeout
+    }
+}
+
+/// Counts a client connection for the graceful-shutdown wait, across its park/resume moves,
+/// and holds its slot of `max_connections`.
+struct Live(
+    Arc<Listener>,
+    // Held, never read: dropping it frees the connection's slot.
+    #[allow(dead_code)] OwnedSemaphorePermit,
+);
 
 impl Live {
-    fn new(listener: &Arc<Listener>) -> Self {
+    fn new(listener: &Arc<Listener>, slot: OwnedSemaphorePermit) -> Self {
         listener.live.fetch_add(1, Ordering::SeqCst);
         let metrics = &listener.shared.metrics;
         metrics.client_connections.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(listener))
+        Self(Arc::clone(listener), slot)
     }
 }
 
@@ -79,15 +132,28 @@ impl Drop for Live {
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
     let mut h1 = http1::Builder::new();
-    h1.keep_alive(true).timer(TokioTimer::new());
+    // The header deadline is ours (it must survive parking, which starts a fresh hyper
+    // connection); hyper's own would restart with each.
+    h1.keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(None);
     let mut h2 = http2::Builder::new(TokioExecutor::new());
-    h2.timer(TokioTimer::new());
+    // Pings find peers that vanished without a FIN; a silent but healthy peer is closed by
+    // the keep-alive timeout instead.
+    let ping = limits.keep_alive.min(Duration::from_secs(20));
+    h2.timer(TokioTimer::new())
+        .keep_alive_interval(ping)
+        .keep_alive_timeout(ping);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let ctx = Arc::new(Listener {
         shared,
+        limits,
+        base: Instant::now(),
         h1,
         h2,
         epoch: AtomicU64::new(1),
@@ -110,7 +176,39 @@ pub(crate) async fn serve(
         })
     };
     tokio::pin!(shutdown);
+    let mut full_since: Option<Instant> = None;
     loop {
+        // A slot first: at the cap, new clients wait in the kernel's backlog rather than
+        // being accepted into a gateway that cannot serve them.
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if full_since.is_none() {
+                    full_since = Some(Instant::now());
+                    tracing::warn!(
+                        max_connections = ctx.limits.max_connections,
+                        "gateway: connection limit reached; new clients wait (--max-connections)"
+                    );
+                }
+                ctx.shared
+                    .metrics
+                    .connection_limit_waits
+                    .fetch_add(1, Ordering::Relaxed);
+                tokio::select! {
+                    slot = Arc::clone(&slots).acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        if let Some(since) = full_since.take() {
+            tracing::info!(
+                waited_ms = since.elapsed().as_millis() as u64,
+                "gateway: below the connection limit again"
+            );
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -125,7 +223,7 @@ pub(crate) async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let live = Live::new(&ctx);
+        let live = Live::new(&ctx, slot);
         tokio::spawn(first(stream, remote, live));
     }
     drop(listener);
@@ -148,44 +246,123 @@ pub(crate) async fn serve(
     ticker.abort();
 }
 
-/// A new connection: HTTP/2 if it starts with the preface, HTTP/1.1 otherwise.
-async fn first(stream: TcpStream, remote: SocketAddr, live: Live) {
-    match tokio::time::timeout(KEEP_ALIVE, detect_h2(&stream)).await {
-        Ok(Some(true)) => serve_h2(stream, remote, live).await,
-        Ok(Some(false)) => active(stream, None, remote, live).await,
-        // Closed, failed, or silent for the whole keep-alive time.
-        Ok(None) | Err(_) => {}
+/// A new connection: HTTP/2 if it starts with the preface, HTTP/1.1 otherwise. Its first
+/// request head is due within the header timeout of the accept.
+async fn first(mut stream: TcpStream, remote: SocketAddr, live: Live) {
+    let ctx = Arc::clone(&live.0);
+    let accepted = ctx.stamp(Instant::now());
+    let deadline = tokio::time::Instant::from_std(ctx.head_deadline(accepted));
+    let mut opening = [0u8; H2_PREFACE.len()];
+    match tokio::time::timeout_at(deadline, detect_h2(&mut stream, &mut opening)).await {
+        Ok(Some((true, _))) => serve_h2(stream, remote, live).await,
+        Ok(Some((false, n))) => {
+            let replay = Bytes::copy_from_slice(&opening[..n]);
+            active(stream, Some(replay), accepted, remote, live).await;
+        }
+        // Closed, failed, or no protocol chosen within the header timeout.
+        Ok(None) => {}
+        Err(_) => {
+            ctx.shared
+                .metrics
+                .header_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
-/// Whether the client opens with the HTTP/2 preface (`None`: it closed first).
-async fn detect_h2(stream: &TcpStream) -> Option<bool> {
-    let mut peek = [0u8; H2_PREFACE.len()];
-    loop {
-        let n = match stream.peek(&mut peek).await {
+/// Reads the opening bytes until they either are the HTTP/2 preface or cannot be: `(true,
+/// 24)` for HTTP/2, `(false, n)` with the `n` bytes read for HTTP/1.1; `None` if the client
+/// closed first. Each read waits for the socket, so a client that sends the preface a byte at
+/// a time costs a wake-up per byte, not a poll per millisecond.
+async fn detect_h2(stream: &mut TcpStream, opening: &mut [u8]) -> Option<(bool, usize)> {
+    let mut n = 0;
+    while n < H2_PREFACE.len() {
+        let read = match stream.read(&mut opening[n..]).await {
             Ok(0) | Err(_) => return None,
-            Ok(n) => n,
+            Ok(read) => read,
         };
-        if peek[..n] != H2_PREFACE[..n] {
-            return Some(false);
+        n += read;
+        if opening[..n] != H2_PREFACE[..n] {
+            return Some((false, n));
         }
-        if n == H2_PREFACE.len() {
-            return Some(true);
+    }
+    Some((true, n))
+}
+
+/// Open streams of an HTTP/2 connection, so an idle one can be closed.
+#[derive(Default)]
+struct Streams {
+    open: AtomicUsize,
+    /// Woken when the last open stream ends or a first one opens.
+    changed: Notify,
+}
+
+/// A stream's share of [`Streams`], released when its response body is dropped.
+struct Stream(Arc<Streams>);
+
+impl Stream {
+    fn open(streams: &Arc<Streams>) -> Self {
+        if streams.open.fetch_add(1, Ordering::AcqRel) == 0 {
+            streams.changed.notify_one();
         }
-        // A prefix of the preface so far; peek would return the same bytes at once, so wait
-        // a moment for the rest.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        Self(Arc::clone(streams))
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.changed.notify_one();
+        }
+    }
+}
+
+/// Completes once the connection has had no open stream for `keep_alive`.
+async fn idle_for(streams: &Streams, keep_alive: Duration) {
+    loop {
+        if streams.open.load(Ordering::Acquire) > 0 {
+            streams.changed.notified().await;
+            continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(keep_alive) => {
+                if streams.open.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+            }
+            () = streams.changed.notified() => {}
+        }
     }
 }
 
 async fn serve_h2(stream: TcpStream, remote: SocketAddr, live: Live) {
     let ctx = Arc::clone(&live.0);
     let shared = Arc::clone(&ctx.shared);
-    let service = service_fn(move |request| handle(Arc::clone(&shared), request, remote));
-    let conn = ctx.h2.serve_connection(TokioIo::new(stream), service);
+    let streams = Arc::new(Streams::default());
+    let counting = Arc::clone(&streams);
+    let service = service_fn(move |request| {
+        let stream = Stream::open(&counting);
+        let answer = handle(Arc::clone(&shared), request, remote);
+        async move {
+            let response = answer.await?;
+            Ok::<_, std::convert::Infallible>(response.map(|body| Counted {
+                body,
+                _stream: stream,
+            }))
+        }
+    });
+    let io = ClientIo {
+        stream,
+        replay: Some(Bytes::from_static(H2_PREFACE)),
+        activity: Arc::new(Activity::default()),
+        listener: Arc::clone(&ctx),
+    };
+    let conn = ctx.h2.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let stopped = ctx.stop.notified();
     tokio::pin!(stopped);
+    let idle = idle_for(&streams, ctx.limits.keep_alive);
+    tokio::pin!(idle);
     if !ctx.stopping.load(Ordering::SeqCst) {
         tokio::select! {
             result = conn.as_mut() => {
@@ -193,10 +370,40 @@ async fn serve_h2(stream: TcpStream, remote: SocketAddr, live: Live) {
                 return;
             }
             () = &mut stopped => {}
+            () = &mut idle => {
+                ctx.shared.metrics.idle_closes.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
+    // GOAWAY: streams already open finish, no new one starts.
     conn.as_mut().graceful_shutdown();
     log_end(conn.await);
+}
+
+/// An HTTP/2 response body, holding its stream open until it is done.
+struct Counted {
+    body: ProxyBody,
+    _stream: Stream,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 fn log_end(result: Result<(), hyper::Error>) {
@@ -216,16 +423,42 @@ struct Activity {
     read_waiting: AtomicBool,
     /// Tick at which the connection was first seen idle (0: busy since the last tick).
     idle_since: AtomicU64,
+    /// When the first byte of a request head not yet complete arrived (a `Listener::stamp`;
+    /// 0: no head in progress).
+    head_started: AtomicU64,
 }
 
 impl Activity {
+    /// An HTTP/1.1 connection's activity, with a head in progress since `head_started`
+    /// (0: none).
+    fn new(head_started: u64) -> Self {
+        Self {
+            head_started: AtomicU64::new(head_started),
+            ..Self::default()
+        }
+    }
+
+    /// Bytes arrived: with no request in flight, they begin a head. (Bytes of a pipelined
+    /// request that arrive while another is in flight start its clock when the gateway
+    /// turns to it, as nginx counts them.)
+    fn bytes_arrived(&self, listener: &Listener) {
+        self.busy();
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
+        {
+            let stamp = listener.stamp(Instant::now());
+            self.head_started.store(stamp, Ordering::Relaxed);
+        }
+    }
+
     fn busy(&self) {
         self.idle_since.store(0, Ordering::Relaxed);
     }
 
-    /// Nothing in flight, everything flushed, hyper waiting to read.
+    /// Nothing in flight, no head in progress, everything flushed, hyper waiting to read.
     fn quiet(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
             && !self.unflushed.load(Ordering::Relaxed)
             && self.read_waiting.load(Ordering::Relaxed)
     }
@@ -254,6 +487,7 @@ struct ClientIo {
     stream: TcpStream,
     replay: Option<Bytes>,
     activity: Arc<Activity>,
+    listener: Arc<Listener>,
 }
 
 impl AsyncRead for ClientIo {
@@ -269,7 +503,7 @@ impl AsyncRead for ClientIo {
             if replay.is_empty() {
                 this.replay = None;
             }
-            this.activity.busy();
+            this.activity.bytes_arrived(&this.listener);
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
@@ -279,7 +513,7 @@ impl AsyncRead for ClientIo {
             Poll::Ready(_) => {
                 this.activity.read_waiting.store(false, Ordering::Relaxed);
                 if buf.filled().len() > before {
-                    this.activity.busy();
+                    this.activity.bytes_arrived(&this.listener);
                 }
             }
         }
@@ -364,18 +598,29 @@ impl http_body::Body for Tracked {
 enum Outcome {
     Closed(Result<(), hyper::Error>),
     Park,
+    /// A request head was not complete by its deadline.
+    HeadTimeout,
 }
 
-/// Serves an HTTP/1.1 connection until it closes, or parks it when idle.
-async fn active(stream: TcpStream, replay: Option<Bytes>, remote: SocketAddr, live: Live) {
-    let (mut stream, mut replay) = (stream, replay);
+/// Serves an HTTP/1.1 connection until it closes, or parks it when idle. `head_started` is
+/// the stamp of the first byte of a head in progress (0: none).
+async fn active(
+    stream: TcpStream,
+    replay: Option<Bytes>,
+    head_started: u64,
+    remote: SocketAddr,
+    live: Live,
+) {
+    let (mut stream, mut replay, mut head_started) = (stream, replay, head_started);
     loop {
-        match active_phase(stream, replay, remote, &live).await {
+        match active_phase(stream, replay, head_started, remote, &live).await {
             None => return,
-            // hyper held bytes of a request that has not fully arrived: they are replayed to a
-            // fresh connection state at once; a connection in mid-request does not park.
-            Some((s, Some(bytes))) => (stream, replay) = (s, Some(bytes)),
-            Some((s, None)) => {
+            // hyper held bytes it had not parsed (the start of a pipelined request): a fresh
+            // connection state reads them at once, and the head's clock keeps running.
+            Some((s, Some(bytes), started)) => {
+                (stream, replay, head_started) = (s, Some(bytes), started)
+            }
+            Some((s, None, _)) => {
                 live.0
                     .shared
                     .metrics
@@ -388,25 +633,32 @@ async fn active(stream: TcpStream, replay: Option<Bytes>, remote: SocketAddr, li
     }
 }
 
+/// What a finished phase hands on: the socket, unparsed bytes, and the head clock.
+type Handover = (TcpStream, Option<Bytes>, u64);
+
 /// One hyper connection over the socket; returns the socket when the connection went idle.
 async fn active_phase(
     stream: TcpStream,
     replay: Option<Bytes>,
+    head_started: u64,
     remote: SocketAddr,
     live: &Live,
-) -> Option<(TcpStream, Option<Bytes>)> {
+) -> Option<Handover> {
     let ctx = Arc::clone(&live.0);
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new(head_started));
     let io = ClientIo {
         stream,
         replay,
         activity: Arc::clone(&activity),
+        listener: Arc::clone(&ctx),
     };
     let shared = Arc::clone(&ctx.shared);
     let tracking = Arc::clone(&activity);
     let service = service_fn(move |request: http::Request<Incoming>| {
         let activity = Arc::clone(&tracking);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        // The head is complete.
+        activity.head_started.store(0, Ordering::Relaxed);
         activity.busy();
         let answer = handle(Arc::clone(&shared), request, remote);
         async move {
@@ -420,6 +672,12 @@ async fn active_phase(
     // checks the stop flag then, so the request path does not pay for the tick.
     let mut tick = Box::pin(ctx.tick.notified());
     let mut tick_armed = false;
+    // The header deadline, armed only while a head is incomplete after a poll: a head that
+    // arrives whole (the usual case) costs no timer at all.
+    let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+    let head_timer = tokio::time::sleep_until(far);
+    tokio::pin!(head_timer);
+    let mut armed_for = 0u64;
     let outcome = poll_fn(|cx| {
         if !stopping && ctx.stopping.load(Ordering::SeqCst) {
             stopping = true;
@@ -427,6 +685,17 @@ async fn active_phase(
         }
         if let Poll::Ready(result) = Pin::new(&mut conn).poll(cx) {
             return Poll::Ready(Outcome::Closed(result));
+        }
+        let started = activity.head_started.load(Ordering::Relaxed);
+        if started != 0 {
+            if armed_for != started {
+                armed_for = started;
+                let deadline = tokio::time::Instant::from_std(ctx.head_deadline(started));
+                head_timer.as_mut().reset(deadline);
+            }
+            if head_timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Outcome::HeadTimeout);
+            }
         }
         if !activity.quiet() {
             return Poll::Pending;
@@ -458,6 +727,19 @@ async fn active_phase(
             log_end(result);
             None
         }
+        Outcome::HeadTimeout => {
+            ctx.shared
+                .metrics
+                .header_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            // hyper has written nothing for this head, so the socket is ours to answer on;
+            // one non-blocking attempt, as a client this slow may not be reading either.
+            let parts = conn.into_parts();
+            let io = parts.io.into_inner();
+            let _ = io.stream.try_write(HEAD_TIMEOUT_RESPONSE);
+            tracing::debug!(%remote, "client connection closed: request head not complete within the header timeout");
+            None
+        }
         Outcome::Park => {
             let parts = conn.into_parts();
             let io = parts.io.into_inner();
@@ -471,13 +753,18 @@ async fn active_phase(
                     Some(Bytes::from(joined))
                 }
             };
-            Some((io.stream, replay))
+            // Unparsed bytes begin a head now, if no clock runs for them yet.
+            let started = match (&replay, activity.head_started.load(Ordering::Relaxed)) {
+                (Some(_), 0) => ctx.stamp(Instant::now()),
+                (_, started) => started,
+            };
+            Some((io.stream, replay, started))
         }
     }
 }
 
-/// An idle HTTP/1.1 connection: only the socket, until the client speaks again. Kept small:
-/// this is what ten thousand idle clients cost.
+/// An idle HTTP/1.1 connection: only the socket, until the client speaks again or the
+/// keep-alive timeout passes. Kept small: this is what ten thousand idle clients cost.
 async fn parked(stream: TcpStream, live: Live) {
     {
         let stop = live.0.stop.notified();
@@ -491,7 +778,10 @@ async fn parked(stream: TcpStream, live: Live) {
         let ready = poll_fn(|cx| stream.poll_read_ready(cx));
         tokio::select! {
             ready = ready => if ready.is_err() { return },
-            () = tokio::time::sleep(KEEP_ALIVE) => return,
+            () = tokio::time::sleep(live.0.limits.keep_alive) => {
+                live.0.shared.metrics.idle_closes.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             () = &mut stop => return,
         }
     }
@@ -501,12 +791,13 @@ async fn parked(stream: TcpStream, live: Live) {
     tokio::spawn(resumed(stream, remote, live));
 }
 
-/// A parked connection the client spoke on again. Boxed: parking and resuming name each
-/// other, and the box breaks the type cycle.
+/// A parked connection the client spoke on again: its next head's clock starts now. Boxed:
+/// parking and resuming name each other, and the box breaks the type cycle.
 fn resumed(
     stream: TcpStream,
     remote: SocketAddr,
     live: Live,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    Box::pin(active(stream, None, remote, live))
+    let started = live.0.stamp(Instant::now());
+    Box::pin(active(stream, None, started, remote, live))
 }

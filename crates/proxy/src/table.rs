@@ -9,7 +9,7 @@ use gatehouse_model::snapshot::{OperationRoute, RequestPlan};
 use http::Method;
 
 use crate::metrics::{Metrics, OpStats};
-use crate::upstream::{Pools, Upstream};
+use crate::upstream::{NoPool, Pools, Upstream};
 
 /// An operation ready to serve.
 pub(crate) struct OpEntry {
@@ -17,7 +17,7 @@ pub(crate) struct OpEntry {
     pub(crate) id: Arc<str>,
     pub(crate) route: Arc<OperationRoute>,
     /// The pool, or why there is none (the request then fails closed with 503).
-    pub(crate) upstream: Result<Arc<Upstream>, Arc<str>>,
+    pub(crate) upstream: Result<Arc<Upstream>, Arc<NoPool>>,
     pub(crate) stats: Arc<OpStats>,
     /// Earliest end of validity among the client certificates, as a Unix time.
     pub(crate) certificate_not_after: Option<i64>,
@@ -67,9 +67,9 @@ impl RouteTable {
                 let plan = &route.plan;
                 let upstream = pools
                     .get(&plan.backend, &plan.client_certificates, metrics, &mut live)
-                    .map_err(|why| {
-                        tracing::error!(api = %api.id, operation = %route.id, "{why}");
-                        Arc::<str>::from(why)
+                    .map_err(|no| {
+                        tracing::error!(api = %api.id, operation = %route.id, "{}", no.why);
+                        Arc::new(no)
                     });
                 // An authority that parsed as part of a URL is a valid header value.
                 let host = http::HeaderValue::from_str(&plan.backend.url.authority)

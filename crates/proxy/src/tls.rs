@@ -116,11 +116,12 @@ pub fn backend_provider() -> CryptoProvider {
     provider
 }
 
-/// Chains that verified, so a back end presenting the same certificate again is not walked
+/// Chains that verified, so a back end presenting the same certificates again is not walked
 /// and re-verified on every new connection. Keyed by the exact certificates and the server
-/// name; an entry is good until the leaf expires. The verifier owning the cache belongs to
-/// one set of trust settings, so the roots are fixed for it. Handshake signatures are always
-/// verified.
+/// name; an entry is good until the first of the leaf and the intermediates it was sent with
+/// expires (webpki does not check a trust anchor's own dates, so neither does the cache). The
+/// verifier owning the cache belongs to one set of trust settings, so the roots are fixed for
+/// it. Handshake signatures are always verified.
 #[derive(Debug, Default)]
 struct VerifiedChains {
     entries: Mutex<std::collections::HashMap<Vec<u8>, u64>>,
@@ -153,13 +154,25 @@ impl VerifiedChains {
             .is_some_and(|not_after| now.as_secs() < not_after)
     }
 
-    fn insert(&self, key: Vec<u8>, end_entity: &CertificateDer<'_>) {
-        let Ok(info) = gatehouse_pki::certificate_info(end_entity.as_ref()) else {
-            return;
-        };
-        let Ok(not_after) = u64::try_from(info.not_after.unix_timestamp()) else {
-            return;
-        };
+    /// Remembers a chain that verified, until the first of its certificates expires.
+    fn insert(
+        &self,
+        key: Vec<u8>,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) {
+        let mut not_after = u64::MAX;
+        for der in std::iter::once(end_entity).chain(intermediates) {
+            // A certificate that cannot be read here is not cached: the next handshake
+            // verifies the chain in full again.
+            let Ok(info) = gatehouse_pki::certificate_info(der.as_ref()) else {
+                return;
+            };
+            let Ok(end) = u64::try_from(info.not_after.unix_timestamp()) else {
+                return;
+            };
+            not_after = not_after.min(end);
+        }
         if let Ok(mut m) = self.entries.lock() {
             if m.len() >= VERIFIED_CHAINS_MAX {
                 m.clear();
@@ -167,6 +180,86 @@ impl VerifiedChains {
             m.insert(key, not_after);
         }
     }
+}
+
+/// A pinned thumbprint of the back end's leaf certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pin {
+    Sha1([u8; 20]),
+    Sha256([u8; 32]),
+}
+
+impl Pin {
+    /// Parses 40 (SHA-1) or 64 (SHA-256) hexadecimal characters.
+    fn parse(text: &str) -> Option<Self> {
+        fn bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
+            let mut out = [0u8; N];
+            for (i, slot) in out.iter_mut().enumerate() {
+                *slot = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            Some(out)
+        }
+        match text.len() {
+            40 => bytes(text).map(Pin::Sha1),
+            64 => bytes(text).map(Pin::Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// The pins of a back end, with the digests they need.
+#[derive(Debug, Default)]
+struct Pins {
+    pins: Vec<Pin>,
+    sha1: bool,
+    sha256: bool,
+}
+
+impl Pins {
+    fn new(texts: &[String]) -> Self {
+        let pins: Vec<Pin> = texts.iter().filter_map(|p| Pin::parse(p)).collect();
+        Self {
+            sha1: pins.iter().any(|p| matches!(p, Pin::Sha1(_))),
+            sha256: pins.iter().any(|p| matches!(p, Pin::Sha256(_))),
+            pins,
+        }
+    }
+
+    /// `Ok` when there are no pins or the leaf matches one; the refusal names the leaf by
+    /// its SHA-1 thumbprint, as certificates are listed.
+    fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), Error> {
+        if self.pins.is_empty() {
+            return Ok(());
+        }
+        let sha1 = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, end_entity);
+        if self.sha1
+            && self
+                .pins
+                .iter()
+                .any(|p| *p == Pin::Sha1(to_array(sha1.as_ref())))
+        {
+            return Ok(());
+        }
+        if self.sha256 {
+            let sha256 = digest::digest(&digest::SHA256, end_entity);
+            if self.pins.contains(&Pin::Sha256(to_array(sha256.as_ref()))) {
+                return Ok(());
+            }
+        }
+        Err(Error::InvalidCertificate(CertificateError::Other(
+            OtherError(Arc::new(VerifyRefusal::PinMismatch {
+                thumbprint: hex_upper(sha1.as_ref()),
+            })),
+        )))
+    }
+}
+
+/// The first `N` bytes of a digest (zero-padded if shorter, which no digest used here is).
+fn to_array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let n = N.min(bytes.len());
+    out[..n].copy_from_slice(&bytes[..n]);
+    out
 }
 
 /// Implements a back end's TLS switches on top of webpki.
@@ -181,8 +274,11 @@ struct BackendVerifier {
     /// Trusted CA certificates as DER: a leaf equal to one is trusted as it is (a self-signed
     /// back end whose certificate was uploaded as a CA).
     direct: Vec<CertificateDer<'static>>,
-    /// SHA-1 thumbprints; a match is trusted without chain validation.
-    pins: Vec<[u8; 20]>,
+    /// Leaf thumbprints (SHA-1 or SHA-256). When set, the leaf must match one of them *and*
+    /// pass the other checks that are on: a pin narrows what is trusted, it never replaces
+    /// chain validation. With `validate_chain` off, a pin is what makes a self-signed back
+    /// end safe to talk to.
+    pins: Pins,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -223,23 +319,17 @@ impl ServerCertVerifier for BackendVerifier {
                 *slot = Some(end_entity.clone().into_owned());
             }
         });
-        if !self.pins.is_empty() {
-            let thumbprint = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, end_entity);
-            if !self.pins.iter().any(|p| p == thumbprint.as_ref()) {
-                return Err(Error::InvalidCertificate(CertificateError::Other(
-                    OtherError(Arc::new(VerifyRefusal::PinMismatch {
-                        thumbprint: hex_upper(thumbprint.as_ref()),
-                    })),
-                )));
-            }
-            self.check_name(end_entity, server_name)?;
-            return Ok(ServerCertVerified::assertion());
-        }
+        self.pins.check(end_entity)?;
         if self
             .direct
             .iter()
             .any(|d| d.as_ref() == end_entity.as_ref())
         {
+            // Trusted as it is, like a root: its own dates still count while the chain is
+            // validated (webpki would check them for a leaf under a root).
+            if self.validate_chain {
+                check_dates(end_entity, now)?;
+            }
             self.check_name(end_entity, server_name)?;
             return Ok(ServerCertVerified::assertion());
         }
@@ -256,11 +346,12 @@ impl ServerCertVerifier for BackendVerifier {
         }
         match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Ok(v) => {
-                self.verified.insert(key, end_entity);
+                self.verified.insert(key, end_entity, intermediates);
                 Ok(v)
             }
             // webpki checks the chain before the name: a name error means the chain is good.
             Err(e) if is_name_error(&e) && !self.validate_name => {
+                self.verified.insert(key, end_entity, intermediates);
                 Ok(ServerCertVerified::assertion())
             }
             Err(e) => Err(e),
@@ -358,15 +449,18 @@ fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-fn parse_pin(pin: &str) -> Option<[u8; 20]> {
-    let mut out = [0u8; 20];
-    if pin.len() != 40 {
-        return None;
+/// Refuses a certificate outside its validity period, as webpki words it.
+fn check_dates(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), Error> {
+    let info = gatehouse_pki::certificate_info(der.as_ref())
+        .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    if now < info.not_before.unix_timestamp() {
+        return Err(Error::InvalidCertificate(CertificateError::NotValidYet));
     }
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(pin.get(2 * i..2 * i + 2)?, 16).ok()?;
+    if now > info.not_after.unix_timestamp() {
+        return Err(Error::InvalidCertificate(CertificateError::Expired));
     }
-    Some(out)
+    Ok(())
 }
 
 /// Builds the client config for a back end's TLS settings and client identities.
@@ -395,7 +489,7 @@ pub(crate) fn client_config(
         validate_chain: settings.validate_chain,
         validate_name: settings.validate_name,
         direct: settings.ca_roots.clone(),
-        pins: settings.pins.iter().filter_map(|p| parse_pin(p)).collect(),
+        pins: Pins::new(&settings.pins),
         algorithms: provider.signature_verification_algorithms,
     };
     let resolver = ClientCertificates {
@@ -429,9 +523,10 @@ mod tests {
 
     #[test]
     fn pins_parse_and_sequences_strip() {
-        assert_eq!(parse_pin(&"AB".repeat(20)), Some([0xAB; 20]));
-        assert_eq!(parse_pin("AB"), None);
-        assert_eq!(parse_pin(&"ZZ".repeat(20)), None);
+        assert_eq!(Pin::parse(&"AB".repeat(20)), Some(Pin::Sha1([0xAB; 20])));
+        assert_eq!(Pin::parse(&"cd".repeat(32)), Some(Pin::Sha256([0xCD; 32])));
+        assert_eq!(Pin::parse("AB"), None);
+        assert_eq!(Pin::parse(&"ZZ".repeat(20)), None);
         assert_eq!(strip_sequence(&[0x30, 2, 1, 2]), Some(&[1u8, 2][..]));
         assert_eq!(strip_sequence(&[0x31, 2, 1, 2]), None);
         let mut long = vec![0x30, 0x81, 200];

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gatehouse_model::snapshot::{BackendRoute, ClientIdentity, PoolSettings, TlsSettings};
+use gatehouse_model::url::Scheme;
 use http::{Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -28,14 +29,21 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::crypto::CryptoProvider;
 
 use crate::body::RequestBody;
-use crate::connect::{BackendStream, Connector, HandshakeFacts};
+use crate::connect::{BackendStream, Connector, HandshakeFacts, Origin};
+use crate::error::Kind;
 use crate::metrics::{Metrics, UpstreamStats};
 use crate::tls::{Presented, SystemRoots, client_config};
 
-/// What makes two routes share connections.
+/// What makes two routes share connections: everything that decides where the bytes go and
+/// how. The origin is part of it even when a back end entity names the pool, so that a
+/// repointed back end gets a new pool and an `http` and an `https` route to the same host
+/// never share a connection.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct UpstreamKey {
     backend: Arc<str>,
+    scheme: Scheme,
+    host: String,
+    port: u16,
     tls: TlsSettings,
     identities: Vec<(String, u64)>,
     pool: PoolSettings,
@@ -125,7 +133,7 @@ impl Pool {
         }
         let stream = self
             .connector
-            .connect(request.uri())
+            .connect()
             .await
             .map_err(|e| SendError::new(e, None))?;
         let facts = stream.facts();
@@ -356,6 +364,13 @@ impl Body for BackendBody {
     }
 }
 
+/// Why a route has no pool: its requests fail closed with this kind, the log gets `why`.
+#[derive(Debug)]
+pub(crate) struct NoPool {
+    pub(crate) kind: Kind,
+    pub(crate) why: String,
+}
+
 /// Every live pool, by key. Used when a snapshot is applied, never per request.
 pub(crate) struct Pools {
     map: Mutex<HashMap<UpstreamKey, Arc<Upstream>>>,
@@ -381,22 +396,26 @@ impl Pools {
     /// The pool for a route's back end and certificates; `live` collects the keys in use.
     ///
     /// # Errors
-    /// A sentence for the log when no TLS configuration can be built (the route then fails
-    /// closed with 503).
+    /// [`NoPool`] when no TLS configuration can be built or the host cannot be a TLS server
+    /// name (the route then fails closed).
     pub(crate) fn get(
         &self,
         route: &BackendRoute,
         identities: &[Arc<ClientIdentity>],
         metrics: &Metrics,
         live: &mut HashSet<UpstreamKey>,
-    ) -> Result<Arc<Upstream>, String> {
+    ) -> Result<Arc<Upstream>, NoPool> {
         let settings = &route.settings;
+        let url = &route.url;
         let label: Arc<str> = match &settings.backend_id {
             Some(id) => id.as_str().into(),
-            None => route.url.authority.as_str().into(),
+            None => format!("{}://{}", url.scheme.as_str(), url.authority).into(),
         };
         let key = UpstreamKey {
             backend: Arc::clone(&label),
+            scheme: url.scheme,
+            host: url.host.clone(),
+            port: url.port,
             tls: (*settings.tls).clone(),
             identities: identities
                 .iter()
@@ -405,18 +424,28 @@ impl Pools {
             pool: settings.pool,
         };
         live.insert(key.clone());
-        let mut map = self
-            .map
-            .lock()
-            .map_err(|_| "pool registry poisoned".to_string())?;
+        let mut map = self.map.lock().map_err(|_| NoPool {
+            kind: Kind::ClientCertificateUnavailable,
+            why: "pool registry poisoned".into(),
+        })?;
         if let Some(found) = map.get(&key) {
             return Ok(Arc::clone(found));
         }
-        let tls = client_config(&settings.tls, identities, &self.roots, &self.provider)
-            .map_err(|e| format!("cannot build the TLS configuration: {e}"))?;
+        let tls =
+            client_config(&settings.tls, identities, &self.roots, &self.provider).map_err(|e| {
+                NoPool {
+                    kind: Kind::ClientCertificateUnavailable,
+                    why: format!("cannot build the TLS configuration: {e}"),
+                }
+            })?;
+        let origin = Origin::new(url).map_err(|why| NoPool {
+            kind: Kind::BackendUnreachable,
+            why,
+        })?;
         let stats = metrics.upstream(&label);
         let pool = Arc::new(Pool {
             connector: Connector {
+                origin,
                 tls,
                 stats: Arc::clone(&stats),
                 connect_timeout: self.connect_timeout,

@@ -236,6 +236,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         shutdown_grace: Duration::from_secs(5),
         backend_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(10),
+        limits: gatehouse_proxy::Limits::default(),
         admin_token: Some(token.clone()),
     })
     .await

@@ -9,6 +9,7 @@
 mod certificates;
 mod cli;
 mod demo;
+mod edge;
 mod entities;
 mod gateway;
 mod lifecycle;
@@ -16,3 +17,4 @@ mod policies;
 mod portal;
 mod security;
 mod support;
+mod upstreams;

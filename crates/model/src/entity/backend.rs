@@ -109,8 +109,10 @@ pub struct BackendTls {
     /// When set, the chain must end at one of these CA certificates instead of the system roots.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ca_certificate_ids: Vec<String>,
-    /// When set, the back end's leaf certificate must have one of these SHA-1 thumbprints;
-    /// a matching pin is trusted without chain validation.
+    /// When set, the back end's leaf certificate must have one of these thumbprints (SHA-1,
+    /// 40 hex digits, as certificates are listed; or SHA-256, 64). A pin narrows trust and
+    /// never replaces the other checks: with `validateCertificateChain` on, the chain must
+    /// verify too; with it off, the pin alone is what the leaf is trusted by.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_certificate_thumbprints: Vec<String>,
     /// Resume TLS sessions on new connections (default true); false makes every new
@@ -370,13 +372,13 @@ impl BackendProperties {
         }
         for (i, pin) in tls.server_certificate_thumbprints.iter_mut().enumerate() {
             let clean: String = pin.chars().filter(|c| *c != ':').collect();
-            if clean.len() == 40 && clean.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if matches!(clean.len(), 40 | 64) && clean.bytes().all(|b| b.is_ascii_hexdigit()) {
                 *pin = clean.to_ascii_uppercase();
             } else {
                 problems.push(
                     "InvalidProperty",
                     format!("properties.tls.serverCertificateThumbprints[{i}]"),
-                    "must be a SHA-1 thumbprint: 40 hexadecimal characters",
+                    "must be a SHA-1 thumbprint (40 hexadecimal characters) or a SHA-256 one (64)",
                 );
             }
         }
@@ -591,15 +593,26 @@ mod tests {
 
     #[test]
     fn pins_are_normalised() {
+        let sha256 = "0f".repeat(32);
         let b = BackendProperties::from_input(
             json!({"url": "https://b.example", "tls": {"serverCertificateThumbprints":
-                ["ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01"]}}),
+                ["ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01", sha256]}}),
             None,
         )
         .unwrap();
         assert_eq!(
             b.tls.server_certificate_thumbprints,
-            ["ABCDEF0123456789ABCDEF0123456789ABCDEF01"]
+            [
+                "ABCDEF0123456789ABCDEF0123456789ABCDEF01".to_string(),
+                "0F".repeat(32)
+            ]
         );
+        for wrong in ["ab".repeat(21), "ab".repeat(31), "ab".repeat(33)] {
+            let refused = BackendProperties::from_input(
+                json!({"url": "https://b.example", "tls": {"serverCertificateThumbprints": [wrong]}}),
+                None,
+            );
+            assert!(refused.is_err(), "{wrong}");
+        }
     }
 }

@@ -62,6 +62,17 @@ impl Options {
             mode: Mode::Echo,
         }
     }
+
+    /// Cleartext HTTP in `mode`.
+    pub fn plain(mode: Mode) -> Self {
+        Self {
+            tls: None,
+            client_auth: None,
+            alpn: Vec::new(),
+            close_every: None,
+            mode,
+        }
+    }
 }
 
 /// One request as the back end saw it.

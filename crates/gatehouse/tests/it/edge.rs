@@ -1,0 +1,312 @@
+//! The client side of the gateway under abuse: slow and silent clients, connection caps,
+//! paths that try to leave an API's base, and hop-by-hop headers.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
+
+use crate::support::backend::{self, Mode};
+use crate::support::raw::{closed_within, exchange, read_response};
+use crate::support::server::{Options, Server, start};
+use crate::support::setup::{base, echo_api};
+
+/// A server with `args`, and API `echo` in front of a cleartext echo back end at
+/// `service_path`.
+async fn serve_echo(
+    args: &[&str],
+    service_path: &str,
+) -> (Server, backend::Backend, tempfile::TempDir) {
+    let backend = backend::start(backend::Options::plain(Mode::Echo)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = args.iter().map(|a| (*a).to_string()).collect();
+    let server = start(options);
+    echo_api(
+        &server.api(),
+        &format!("{}{service_path}", base(&backend, "127.0.0.1", "http")),
+    )
+    .await;
+    (server, backend, dir)
+}
+
+async fn metric(server: &Server, name: &str) -> u64 {
+    let text = server.api().get("/metrics").await.expect(200).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// A regression: a partial head made an idle connection park and replay its bytes into a
+/// fresh parser every few ticks, which restarted the header timeout, so a client could hold
+/// a connection for ever with a few bytes, or with one header line every ten seconds.
+#[tokio::test]
+async fn slow_request_heads_are_cut_off_at_the_header_timeout() {
+    let (server, backend, _dir) = serve_echo(&["--header-timeout", "2"], "").await;
+    let bound = Duration::from_secs(8);
+
+    // Part of a head, then silence.
+    let mut silent = TcpStream::connect(server.gateway).await.unwrap();
+    silent
+        .write_all(b"GET /echo/x HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    // One header line every half second: bytes keep coming, the deadline does not move.
+    let mut dribble = TcpStream::connect(server.gateway).await.unwrap();
+    dribble
+        .write_all(b"GET /echo/x HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = dribble.into_split();
+    let dribbler = tokio::spawn(async move {
+        for i in 0..40 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if writer
+                .write_all(format!("X-Line-{i}: {i}\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return i;
+            }
+        }
+        40
+    });
+    // A new connection that never says anything.
+    let mut mute = TcpStream::connect(server.gateway).await.unwrap();
+
+    let ended = closed_within(&mut silent, bound)
+        .await
+        .expect("partial head still open");
+    assert!(ended.after >= Duration::from_millis(1500), "{ended:?}");
+    assert!(
+        String::from_utf8_lossy(&ended.sent).starts_with("HTTP/1.1 408"),
+        "{ended:?}"
+    );
+    let mut sent = Vec::new();
+    let closed = tokio::time::timeout(bound, async {
+        use tokio::io::AsyncReadExt as _;
+        let mut chunk = [0u8; 1024];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => sent.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a head dribbled line by line is still open");
+    assert!(
+        String::from_utf8_lossy(&sent).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&sent)
+    );
+    let lines_sent = dribbler.await.unwrap();
+    assert!(lines_sent < 12, "{lines_sent} header lines were accepted");
+    closed_within(&mut mute, bound)
+        .await
+        .expect("a silent new connection is still open");
+    assert!(metric(&server, "gatehouse_client_header_timeouts_total").await >= 3);
+    assert!(
+        backend.seen().is_empty(),
+        "no partial request reached the back end"
+    );
+
+    // The header timeout is not an idle timeout: a keep-alive connection may rest longer
+    // between requests, and a head that arrives in pieces in time is served.
+    let mut s = TcpStream::connect(server.gateway).await.unwrap();
+    s.write_all(b"GET /echo/one HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.write_all(b"GET /echo/two HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    s.write_all(b"Host: a\r\n\r\n").await.unwrap();
+    let response = read_response(&mut s).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_close_at_the_keep_alive_timeout() {
+    let (server, _backend, _dir) = serve_echo(&["--keep-alive-timeout", "2"], "").await;
+    let mut s = TcpStream::connect(server.gateway).await.unwrap();
+    s.write_all(b"GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+    let ended = closed_within(&mut s, Duration::from_secs(10))
+        .await
+        .expect("an idle connection outlived the keep-alive timeout");
+    assert!(ended.after >= Duration::from_millis(1500), "{ended:?}");
+    assert!(metric(&server, "gatehouse_client_idle_closes_total").await >= 1);
+}
+
+/// A regression: a client sending a prefix of the HTTP/2 preface made the gateway poll its
+/// socket every millisecond for up to 75 s (20 such sockets cost 6% of a core), and an HTTP/2
+/// connection that went quiet after its SETTINGS stayed open for ever.
+#[tokio::test]
+async fn http2_prefaces_and_idle_http2_connections_cost_nothing_and_end() {
+    let (server, _backend, _dir) =
+        serve_echo(&["--header-timeout", "6", "--keep-alive-timeout", "2"], "").await;
+    let mut prefixes = Vec::new();
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(server.gateway).await.unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        prefixes.push(s);
+    }
+    // Let them settle, then measure what 50 waiting sockets cost over three seconds. At one
+    // poll per socket per millisecond this was about 45 ticks (0.45 s of CPU).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.cpu_ticks();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let spent = server.cpu_ticks() - before;
+    assert!(
+        spent <= 10,
+        "50 waiting prefaces cost {spent} ticks of CPU in 3 s"
+    );
+    for s in &mut prefixes {
+        closed_within(s, Duration::from_secs(10))
+            .await
+            .expect("a preface prefix outlived the header timeout");
+    }
+
+    // A whole preface and an empty SETTINGS frame, then silence.
+    let mut h2 = TcpStream::connect(server.gateway).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let ended = closed_within(&mut h2, Duration::from_secs(10))
+        .await
+        .expect("an idle HTTP/2 connection outlived the keep-alive timeout");
+    assert!(ended.after >= Duration::from_millis(1500), "{ended:?}");
+    // Frames: 9-byte headers; a GOAWAY (type 7) said goodbye.
+    let mut frames = &ended.sent[..];
+    let mut goaway = false;
+    while frames.len() >= 9 {
+        let len =
+            usize::from(frames[0]) << 16 | usize::from(frames[1]) << 8 | usize::from(frames[2]);
+        goaway |= frames[3] == 7;
+        frames = &frames[(9 + len).min(frames.len())..];
+    }
+    assert!(goaway, "no GOAWAY in {:?}", ended.sent);
+}
+
+#[tokio::test]
+async fn max_connections_makes_new_clients_wait_for_a_free_slot() {
+    let (server, _backend, _dir) = serve_echo(&["--max-connections", "2"], "").await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(server.gateway).await.unwrap();
+        s.write_all(b"GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
+        held.push(s);
+    }
+    // The third connects (the kernel's backlog takes it) but is not served...
+    let mut third = TcpStream::connect(server.gateway).await.unwrap();
+    third
+        .write_all(b"GET /echo/third HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(Duration::from_secs(1), read_response(&mut third)).await;
+    assert!(early.is_err(), "served beyond the cap: {early:?}");
+    // ...until a slot frees.
+    drop(held.pop());
+    let response = tokio::time::timeout(Duration::from_secs(10), read_response(&mut third))
+        .await
+        .expect("the waiting client was never served");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(metric(&server, "gatehouse_client_connection_limit_waits_total").await >= 1);
+}
+
+/// A regression: dot segments and doubled slashes reached the back end as sent, escaping the
+/// service URL's base path on a shared host with the API's credentials attached.
+#[tokio::test]
+async fn paths_are_normalised_before_routing_and_never_leave_the_base_path() {
+    let (server, backend, _dir) = serve_echo(&[], "/tenantA").await;
+    let api = server.api();
+    api.put(
+        "/apis/other",
+        &json!({"properties": {"path": "other", "serviceUrl": base(&backend, "127.0.0.1", "http")}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/other/operations/all",
+        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
+    )
+    .await
+    .expect(201);
+    for (sent, arrives) in [
+        ("/echo/a/../tenantB/secret", "/tenantA/tenantB/secret"),
+        ("/echo/a/%2e%2e/x", "/tenantA/x"),
+        ("/echo/a/%2E%2e/%2e/x", "/tenantA/x"),
+        ("/echo/a//x", "/tenantA/a/x"),
+        ("/echo/items/..", "/tenantA/"),
+        ("/echo/a/./b?q=../y", "/tenantA/a/b?q=../y"),
+        ("/echo/%7Euser", "/tenantA/~user"),
+        // Leaving the API's path is routing, not escaping: it lands on the other API, whose
+        // service URL has no base path.
+        ("/echo/../other/z", "/z"),
+    ] {
+        let response = exchange(
+            server.gateway,
+            &format!("GET {sent} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{sent}: {response}");
+        assert_eq!(backend.last().uri, arrives, "{sent}");
+    }
+    let reached = backend.seen().len();
+    for refused in [
+        "/echo/../../etc/passwd",
+        "/echo/%2e%2e/%2e%2e/x",
+        "/echo/a%2Fb",
+        "/echo/a%5c..%5cb",
+        "/echo/a%00",
+        "/echo/a%zz",
+    ] {
+        let response = exchange(
+            server.gateway,
+            &format!("GET {refused} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            response.starts_with("HTTP/1.1 400"),
+            "{refused}: {response}"
+        );
+        assert!(response.contains("\"InvalidRequestPath\""), "{response}");
+    }
+    assert_eq!(
+        backend.seen().len(),
+        reached,
+        "a refused path reached the back end"
+    );
+}
+
+/// A regression: only the first `Connection` header was honoured, so a hop-by-hop header
+/// named in a second one was forwarded.
+#[tokio::test]
+async fn every_connection_header_names_hop_by_hop_headers() {
+    let (server, backend, _dir) = serve_echo(&[], "").await;
+    let response = exchange(
+        server.gateway,
+        "GET /echo/x HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\
+         Connection: x-second, X-Third\r\nX-Second: s\r\nX-Third: t\r\nX-Kept: k\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let seen = backend.last();
+    assert_eq!(seen.headers.get("x-kept").map(String::as_str), Some("k"));
+    assert!(!seen.headers.contains_key("x-second"), "{:?}", seen.headers);
+    assert!(!seen.headers.contains_key("x-third"), "{:?}", seen.headers);
+    assert!(
+        !seen.headers.contains_key("connection"),
+        "{:?}",
+        seen.headers
+    );
+}
