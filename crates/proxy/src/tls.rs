@@ -521,6 +521,94 @@ pub(crate) fn client_config(
 mod tests {
     use super::*;
 
+    fn certificate(
+        cn: &str,
+        not_after: time::OffsetDateTime,
+        issuer: Option<&rcgen::Issuer<'_, rcgen::KeyPair>>,
+        ca: bool,
+    ) -> (
+        CertificateDer<'static>,
+        rcgen::Issuer<'static, rcgen::KeyPair>,
+    ) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![format!("{cn}.test")]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+        params.not_after = not_after;
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        (cert.der().clone(), rcgen::Issuer::new(params, key))
+    }
+
+    /// A regression: a cached chain stayed good until its leaf expired, even when an
+    /// intermediate it was verified with expired first.
+    #[test]
+    fn a_cached_chain_expires_with_its_first_certificate() {
+        let now = time::OffsetDateTime::now_utc();
+        let (_, root) = certificate("root", now + time::Duration::days(3650), None, true);
+        let (intermediate, issuing) = certificate(
+            "intermediate",
+            now + time::Duration::hours(1),
+            Some(&root),
+            true,
+        );
+        let (leaf, _) = certificate(
+            "leaf",
+            now + time::Duration::days(300),
+            Some(&issuing),
+            false,
+        );
+        let name = ServerName::try_from("leaf.test").unwrap();
+        let cache = VerifiedChains::default();
+        let key = VerifiedChains::key(&leaf, std::slice::from_ref(&intermediate), &name);
+        cache.insert(key.clone(), &leaf, std::slice::from_ref(&intermediate));
+        let at = |offset: time::Duration| {
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                u64::try_from((now + offset).unix_timestamp()).unwrap(),
+            ))
+        };
+        assert!(cache.contains(&key, at(time::Duration::ZERO)));
+        assert!(!cache.contains(&key, at(time::Duration::hours(2))));
+        // Another name, or the leaf without its intermediate, is another chain.
+        let other = ServerName::try_from("other.test").unwrap();
+        assert!(!cache.contains(
+            &VerifiedChains::key(&leaf, &[intermediate], &other),
+            at(time::Duration::ZERO)
+        ));
+        assert!(!cache.contains(
+            &VerifiedChains::key(&leaf, &[], &name),
+            at(time::Duration::ZERO)
+        ));
+    }
+
+    #[test]
+    fn pins_match_by_sha1_or_sha256_of_the_leaf() {
+        let (leaf, _) = certificate(
+            "leaf",
+            time::OffsetDateTime::now_utc() + time::Duration::days(1),
+            None,
+            false,
+        );
+        let sha1 = hex_upper(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &leaf).as_ref());
+        let sha256 = hex_upper(digest::digest(&digest::SHA256, &leaf).as_ref());
+        assert!(Pins::new(&[]).check(&leaf).is_ok());
+        assert!(Pins::new(&[sha1]).check(&leaf).is_ok());
+        assert!(Pins::new(&["00".repeat(20), sha256]).check(&leaf).is_ok());
+        let refused = Pins::new(&["00".repeat(32)]).check(&leaf).unwrap_err();
+        assert!(
+            matches!(&refused, Error::InvalidCertificate(CertificateError::Other(o))
+                if o.0.downcast_ref::<VerifyRefusal>().is_some()),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn pins_parse_and_sequences_strip() {
         assert_eq!(Pin::parse(&"AB".repeat(20)), Some(Pin::Sha1([0xAB; 20])));
