@@ -112,10 +112,25 @@ export async function startGatehouse(dataDir, token) {
   };
 }
 
+/**
+ * The Chromium to drive: CHROMIUM_PATH, else `chromium` found on the PATH exactly as the
+ * test command's install step looks for it (`command -v chromium`).
+ */
+function chromiumPath() {
+  if (process.env.CHROMIUM_PATH) {
+    return process.env.CHROMIUM_PATH;
+  }
+  try {
+    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error("no chromium on the PATH; scripts/test installs Debian's chromium package");
+  }
+}
+
 /** Headless Chromium: Debian's package, or CHROMIUM_PATH. */
 export async function launchBrowser() {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    executablePath: chromiumPath(),
     headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
       "--disable-background-networking", "--no-first-run", "--disable-extensions"],

@@ -2,8 +2,10 @@
 
 use serde_json::json;
 
+use crate::support::backend::{self, Mode};
 use crate::support::server::{Options, start};
-use crate::support::store_bytes;
+use crate::support::setup::{base, echo_api};
+use crate::support::{changed_files, data_dir_state};
 
 #[tokio::test]
 async fn apis_and_operations_follow_the_contract() {
@@ -151,13 +153,43 @@ async fn backends_validate_tls_settings_and_mask_secrets() {
         json!(["******"])
     );
 
-    // Sending back what GET returned keeps the secrets (the mask means "unchanged").
+    // Sending back what GET returned keeps the secrets (the mask means "unchanged"), and
+    // they are what a real back end still receives.
     let mut round = api.get("/backends/orders").await.json();
     round["properties"]["title"] = json!("Orders");
     api.put("/backends/orders", &round).await.expect(200);
+    let plain = backend::start(backend::Options::plain(Mode::Echo)).await;
+    let plain_url = base(&plain, "127.0.0.1", "http");
+    api.put(
+        "/backends/plain",
+        &json!({"properties": {"url": plain_url, "credentials": {
+        "header": {"x-api-key": ["key-one-42", "key-two-42"]},
+        "authorization": {"scheme": "Bearer", "parameter": "bearer-secret-42"}}}}),
+    )
+    .await
+    .expect(201);
+    echo_api(&api, &plain_url).await;
+    let mut round = api.get("/backends/plain").await.json();
+    assert_eq!(
+        round["properties"]["credentials"]["header"]["x-api-key"],
+        json!(["******", "******"])
+    );
+    round["properties"]["title"] = json!("Plain");
+    // Reordered masks keep the values they point at.
+    round["properties"]["credentials"]["header"]["x-api-key"] = json!(["******#2", "******#1"]);
+    api.put("/backends/plain", &round).await.expect(200);
+    server.gateway().get("/echo/x").await.expect(200);
+    let seen = plain.last();
+    assert_eq!(seen.headers["authorization"], "Bearer bearer-secret-42");
+    // The back end records the last value of a repeated header: the first stored one now.
+    assert_eq!(seen.headers["x-api-key"], "key-one-42");
+    assert_eq!(
+        api.get("/backends/plain").await.json()["properties"]["title"],
+        json!("Plain")
+    );
 
     // References to things that do not exist are refused before commit, naming them.
-    let before = store_bytes(dir.path());
+    let before = data_dir_state(dir.path());
     let reply = api
         .put(
             "/backends/b2",
@@ -180,7 +212,8 @@ async fn backends_validate_tls_settings_and_mask_secrets() {
         targets.iter().any(|t| t.contains("certificateIds[0]")),
         "{targets:?}"
     );
-    assert_eq!(store_bytes(dir.path()), before);
+    let changed = changed_files(&before, &data_dir_state(dir.path()));
+    assert!(changed.is_empty(), "the data dir changed: {changed:?}");
 
     let reply = api
         .put("/backends/b3", &json!({"properties": {"url": "not a url"}}))

@@ -4,8 +4,10 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use serde_json::json;
 
+use crate::support::backend::{self, Mode};
 use crate::support::pki::{KeyKind, Pki, b64};
 use crate::support::server::{Options, start, try_start};
+use crate::support::setup::base;
 
 #[tokio::test]
 async fn everything_survives_a_restart() {
@@ -47,6 +49,22 @@ async fn everything_survives_a_restart() {
     .await
     .expect(200);
     api.put("/policies/policy", &json!({"properties": {"value": "<policies><inbound><authentication-basic username=\"u\" password=\"global-pass\" /></inbound></policies>"}})).await.expect(201);
+    // A route to a real back end, so the secrets' survival is seen where they are used.
+    let plain = backend::start(backend::Options::plain(Mode::Echo)).await;
+    let plain_url = base(&plain, "127.0.0.1", "http");
+    api.put("/backends/p", &json!({"properties": {"url": plain_url, "credentials": {"header": {"x-key": ["plain-hdr-secret"]}}}})).await.expect(201);
+    api.put(
+        "/apis/plain",
+        &json!({"properties": {"path": "plain", "serviceUrl": plain_url}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/plain/operations/op",
+        &json!({"properties": {"method": "GET", "urlTemplate": "/"}}),
+    )
+    .await
+    .expect(201);
     let paths = [
         "/certificates/keep",
         "/caCertificates/ca",
@@ -71,9 +89,18 @@ async fn everything_survives_a_restart() {
         assert_eq!(r.json(), body, "{p} changed across a restart");
         assert_eq!(r.etag(), etag, "{p} ETag changed across a restart");
     }
-    // The sealed secrets opened again: the masked GET/PUT round trip still keeps them.
-    let b = api.get("/backends/b").await.json();
-    api.put("/backends/b", &b).await.expect(200);
+    // The sealed secrets opened again: the masked GET/PUT round trip still keeps them, and
+    // the back end still receives them.
+    for p in ["/backends/b", "/backends/p", "/policies/policy"] {
+        let body = api.get(p).await.json();
+        api.put(p, &body).await.expect(200);
+    }
+    server.gateway().get("/plain/").await.expect(200);
+    let seen = plain.last();
+    assert_eq!(seen.headers["x-key"], "plain-hdr-secret");
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("u:global-pass");
+    assert_eq!(seen.headers["authorization"], format!("Basic {basic}"));
     assert!(server.logs().contains("configuration loaded"));
 }
 

@@ -2,10 +2,13 @@
 
 use serde_json::{Value, json};
 
+use base64::Engine as _;
+
+use crate::support::backend::{self, Mode};
 use crate::support::pki::{KeyKind, Pki, b64};
 use crate::support::server::{Api, Options, start};
-use crate::support::setup::echo_api;
-use crate::support::store_bytes;
+use crate::support::setup::{base, echo_api};
+use crate::support::{changed_files, data_dir_state};
 
 const PASSWORD: &str = "Pfx-Passw0rd!";
 
@@ -132,7 +135,7 @@ async fn deleting_a_certificate_in_use_is_refused_until_released() {
         "{usages}"
     );
 
-    let before = store_bytes(dir.path());
+    let before = data_dir_state(dir.path());
     let refused = api.delete("/certificates/client-a").await.expect(409);
     assert_eq!(refused.code(), "CertificateInUse");
     assert!(
@@ -147,10 +150,10 @@ async fn deleting_a_certificate_in_use_is_refused_until_released() {
     for t in targets {
         assert!(refused.text().contains(t), "{t} in {}", refused.text());
     }
-    assert_eq!(
-        store_bytes(dir.path()),
-        before,
-        "a refused delete changed the store"
+    let changed = changed_files(&before, &data_dir_state(dir.path()));
+    assert!(
+        changed.is_empty(),
+        "a refused delete changed the data dir: {changed:?}"
     );
 
     api.put(
@@ -221,7 +224,7 @@ async fn invalid_policies_are_refused_with_locations() {
     let api = server.api();
     echo_api(&api, "https://backend.example").await;
     upload(&api, &pki, "client-a").await;
-    let before = store_bytes(dir.path());
+    let before = data_dir_state(dir.path());
     let cases = [
         ("<policies><inbound>", "PolicyXmlMalformed"),
         (
@@ -288,7 +291,8 @@ async fn invalid_policies_are_refused_with_locations() {
         "{}",
         reply.text()
     );
-    assert_eq!(store_bytes(dir.path()), before);
+    let changed = changed_files(&before, &data_dir_state(dir.path()));
+    assert!(changed.is_empty(), "the data dir changed: {changed:?}");
     api.get("/apis/echo/policies/policy").await.expect(404);
     api.put("/apis/nope/policies/policy", &policy("<policies />"))
         .await
@@ -297,10 +301,11 @@ async fn invalid_policies_are_refused_with_locations() {
 
 #[tokio::test]
 async fn basic_credentials_are_masked_and_kept() {
+    let backend = backend::start(backend::Options::plain(Mode::Echo)).await;
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options::new(dir.path()));
     let api = server.api();
-    echo_api(&api, "https://backend.example").await;
+    echo_api(&api, &base(&backend, "127.0.0.1", "http")).await;
     let secret = "basic-Secret-7781";
     let set = api
         .put(
@@ -322,10 +327,17 @@ async fn basic_credentials_are_masked_and_kept() {
         "{xml}"
     );
 
-    // PUT back the masked document: the stored password stays.
+    // PUT back the masked document: the stored password stays, and it is what the back end
+    // still receives.
     api.put("/apis/echo/policies/policy", &policy(&xml))
         .await
         .expect(200);
+    server.gateway().get("/echo/x").await.expect(200);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{secret}"));
+    assert_eq!(
+        backend.last().headers["authorization"],
+        format!("Basic {basic}")
+    );
     // A new username with the mask has no stored password to keep: refused.
     let reply = api
         .put(
@@ -335,6 +347,12 @@ async fn basic_credentials_are_masked_and_kept() {
         .await
         .expect(400);
     assert_eq!(reply.code(), "PolicySecretMasked");
+    server.gateway().get("/echo/y").await.expect(200);
+    assert_eq!(
+        backend.last().headers["authorization"],
+        format!("Basic {basic}"),
+        "the refused change left the stored password in use"
+    );
     for (name, bytes) in crate::support::all_files(dir.path()) {
         assert!(
             !crate::support::contains(&bytes, secret.as_bytes()),

@@ -11,18 +11,36 @@ pub mod setup;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Bytes of the files that hold committed configuration: the database and its WAL. (The
-/// `-shm` index is left out: SQLite readers write their read marks there.)
-pub fn store_bytes(data_dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(data_dir).expect("read data dir") {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("gatehouse.db") && !name.ends_with("-shm") {
-            out.insert(name, std::fs::read(entry.path()).unwrap());
-        }
-    }
-    out
+/// A data directory's files, as [`data_dir_state`] reads them.
+pub type DirState = BTreeMap<String, Option<Vec<u8>>>;
+
+/// The files that differ between two states (added, removed or changed), by name.
+pub fn changed_files(before: &DirState, after: &DirState) -> Vec<String> {
+    let mut changed: Vec<String> = before
+        .iter()
+        .filter(|(name, bytes)| after.get(*name) != Some(bytes))
+        .map(|(name, _)| name.clone())
+        .collect();
+    changed.extend(after.keys().filter(|k| !before.contains_key(*k)).cloned());
+    changed
+}
+
+/// Everything a data directory holds, for "nothing changed" checks: every file under it by
+/// relative path, with its bytes. The one exception is SQLite's `-shm` file, kept by presence
+/// only: it is the WAL's shared-memory index, where readers record their read marks, so a
+/// read changes it by design while no data does.
+pub fn data_dir_state(data_dir: &Path) -> DirState {
+    all_files(data_dir)
+        .into_iter()
+        .map(|(path, bytes)| {
+            let relative = path
+                .strip_prefix(&data_dir.display().to_string())
+                .unwrap_or(&path)
+                .to_string();
+            let kept = (!relative.ends_with("-shm")).then_some(bytes);
+            (relative, kept)
+        })
+        .collect()
 }
 
 /// Every file under `dir`, recursively, with its bytes.
