@@ -215,3 +215,76 @@ async fn a_missing_key_file_is_not_replaced() {
         .await
         .expect(200);
 }
+
+#[tokio::test]
+async fn settings_stored_before_they_were_refused_load_with_a_warning() {
+    use gatehouse_model::{Change, Kind, Record};
+    use gatehouse_store::{SqliteStore, Store as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(Options::new(dir.path()));
+    assert!(server.stop().success());
+    // What an earlier Gatehouse accepted and stored: an API that asks for subscription keys
+    // and a global policy that asks to follow redirects.
+    let store = SqliteStore::open(&dir.path().join("gatehouse.db"))
+        .await
+        .unwrap();
+    let revision = store.load().await.unwrap().revision;
+    let xml = "<policies>\n    <backend>\n        <forward-request follow-redirects=\"true\" />\n    </backend>\n</policies>";
+    let put = |kind, key: &str, body: serde_json::Value| {
+        Change::Put(Record {
+            kind,
+            key: key.into(),
+            revision: revision + 1,
+            body: body.to_string(),
+            sealed: None,
+        })
+    };
+    store
+        .commit(
+            revision,
+            &[
+                put(
+                    Kind::Api,
+                    "legacy",
+                    json!({"path": "legacy", "serviceUrl": "https://backend.example",
+                        "protocols": ["https"], "subscriptionRequired": true}),
+                ),
+                put(
+                    Kind::Policy,
+                    "global",
+                    json!({"format": "rawxml", "value": xml}),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let stored = api.get("/apis/legacy").await.expect(200).json();
+    assert_eq!(stored["properties"]["subscriptionRequired"], json!(true));
+    assert!(
+        server.wait_for_log("/policies/policy: policies/backend/forward-request[1]"),
+        "{}",
+        server.logs()
+    );
+    let logs = server.logs();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("stored setting is not supported"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{logs}");
+    assert!(
+        warnings[0].contains("/apis/legacy: properties.subscriptionRequired")
+            && warnings[0].contains("subscription keys are not supported"),
+        "{logs}"
+    );
+    // Saving it again as it is is refused: the operator has to decide.
+    let reply = api
+        .put("/apis/legacy", &json!({"properties": stored["properties"]}))
+        .await
+        .expect(400);
+    assert_eq!(reply.code(), "NotSupported");
+}
