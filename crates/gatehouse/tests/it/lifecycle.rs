@@ -288,3 +288,57 @@ async fn settings_stored_before_they_were_refused_load_with_a_warning() {
         .expect(400);
     assert_eq!(reply.code(), "NotSupported");
 }
+
+#[tokio::test]
+async fn data_files_are_private_and_a_shared_data_dir_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let warning = "the data directory is readable or writable by group or others";
+    let mut server = start(Options::new(&data));
+    server
+        .api()
+        .put(
+            "/apis/echo",
+            &json!({"properties": {"path": "echo", "serviceUrl": "https://backend.example"}}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(mode(&data), 0o700, "the data directory Gatehouse made");
+    for name in [
+        "gatehouse.db",
+        "gatehouse.db-wal",
+        "gatehouse.db-shm",
+        "master.key",
+        ".lock",
+    ] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    assert!(!server.logs().contains(warning), "{}", server.logs());
+    assert!(server.stop().success());
+
+    // A directory others can read gets a warning; a database an earlier version left
+    // readable is tightened.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        data.join("gatehouse.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let server = start(Options::new(&data));
+    assert!(server.wait_for_log(warning), "{}", server.logs());
+    let line = server
+        .logs()
+        .lines()
+        .find(|l| l.contains(warning))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("WARN") && line.contains("mode=0755"),
+        "{line}"
+    );
+    assert_eq!(mode(&data), 0o755, "the operator's mode is left alone");
+    assert_eq!(mode(&data.join("gatehouse.db")), 0o600);
+    server.api().get("/apis/echo").await.expect(200);
+}
