@@ -99,6 +99,16 @@ impl ControlPlane {
             apis = config.apis.len(),
             "configuration loaded"
         );
+        // Saved before Gatehouse refused them: refusing to start would strand the data, and
+        // staying quiet would let an operator believe the gateway does what they ask.
+        for unsupported in config.unsupported_settings() {
+            tracing::warn!(
+                setting = %unsupported.target,
+                "stored setting is not supported and the gateway does not do what it asks; \
+                 change it: {}",
+                unsupported.message
+            );
+        }
         Ok(Self {
             store,
             compiler,

@@ -89,7 +89,11 @@ fn schemas() -> Value {
         "properties": {
             "displayName": string, "path": string, "serviceUrl": string,
             "protocols": {"type": "array", "items": {"type": "string", "enum": ["http", "https"]}},
-            "description": string
+            "description": string,
+            "subscriptionRequired": {"type": "boolean", "enum": [false], "description":
+                "subscription keys are not checked: absent means false (not APIM's true); true is refused with NotSupported"},
+            "authenticationSettings": {"type": ["object", "null"], "description":
+                "accepted when it configures nothing (null or empty members); OAuth 2.0 and OpenID Connect settings are refused with NotSupported"}
         }
     });
     let operation = json!({

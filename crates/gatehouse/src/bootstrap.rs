@@ -238,6 +238,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         if !dir.is_dir() {
             bail!("--data-dir {} exists and is not a directory", dir.display());
         }
+        warn_if_shared(dir);
         return Ok(());
     }
     fs::DirBuilder::new()
@@ -245,6 +246,22 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// Warns when group or others may read or write the data directory. Its files are the
+/// owner's only, but a directory others can write lets them swap those files, and one they
+/// can read shows what is there; the operator chose the mode, so it is not changed.
+fn warn_if_shared(dir: &Path) {
+    if let Ok(meta) = fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o066 != 0 {
+            tracing::warn!(
+                path = %dir.display(),
+                mode = %format!("{mode:04o}"),
+                "the data directory is readable or writable by group or others; chmod 700 it"
+            );
+        }
+    }
 }
 
 /// Writes `contents` to a new file readable by its owner only; fails if it exists.

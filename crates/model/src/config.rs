@@ -13,10 +13,10 @@ use serde::Serialize;
 use crate::entity::api::{ApiProperties, OperationProperties};
 use crate::entity::backend::BackendProperties;
 use crate::entity::certificate::{CaCertificateRecord, CertificateRecord};
-use crate::entity::policy::{PolicyRecord, PolicyScope};
+use crate::entity::policy::{PolicyRecord, PolicyScope, policy_details};
 use crate::entity::{Change, Record};
 use crate::url::ServiceUrl;
-use crate::{Kind, ModelError};
+use crate::{Detail, Kind, ModelError};
 
 /// An entity with the revision that last wrote it (its ETag derives from that).
 #[derive(Debug)]
@@ -151,6 +151,33 @@ impl Config {
             },
         }
         Ok(())
+    }
+
+    /// Stored settings that ask for behaviour the gateway does not have: values saved before
+    /// Gatehouse refused them. They load, and the gateway serves them as it always did (an API
+    /// open to every caller, redirects returned to the caller); the server warns about each
+    /// at start. Targets name the entity: `/apis/orders: properties.subscriptionRequired`.
+    pub fn unsupported_settings(&self) -> Vec<Detail> {
+        let mut out = Vec::new();
+        for (id, api) in &self.apis {
+            for d in api.value.unsupported_settings() {
+                out.push(Detail::new(
+                    d.code,
+                    format!("/apis/{id}: {}", d.target),
+                    d.message,
+                ));
+            }
+        }
+        for (scope, policy) in &self.policies {
+            for d in policy_details(&policy.value.document.unsupported()) {
+                out.push(Detail::new(
+                    d.code,
+                    format!("{}: {}", scope.resource_id(), d.target),
+                    d.message,
+                ));
+            }
+        }
+        out
     }
 
     /// The operations of one API.
@@ -394,4 +421,64 @@ fn operation_key(key: &str) -> Result<(String, String), ModelError> {
 fn policy_scope(key: &str) -> Result<PolicyScope, ModelError> {
     PolicyScope::from_key(key)
         .ok_or_else(|| ModelError::internal(format!("bad policy key '{key}'")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(kind: Kind, key: &str, body: serde_json::Value) -> Record {
+        Record {
+            kind,
+            key: key.into(),
+            revision: 1,
+            body: body.to_string(),
+            sealed: None,
+        }
+    }
+
+    #[test]
+    fn settings_stored_before_they_were_refused_load_and_are_reported() {
+        let master = MasterKey::from_bytes(&[9u8; 32]).unwrap();
+        let xml = "<policies>\n    <backend>\n        <forward-request follow-redirects=\"true\" />\n    </backend>\n</policies>";
+        let records = [
+            record(
+                Kind::Api,
+                "orders",
+                json!({"path": "orders", "protocols": ["https"], "subscriptionRequired": true,
+                    "serviceUrl": "https://backend.example"}),
+            ),
+            record(
+                Kind::Api,
+                "plain",
+                json!({"path": "plain", "protocols": ["https"], "subscriptionRequired": false}),
+            ),
+            record(
+                Kind::Policy,
+                "global",
+                json!({"format": "rawxml", "value": xml}),
+            ),
+        ];
+        let config = Config::load(records, 1, &master).unwrap();
+        let found: Vec<(String, String)> = config
+            .unsupported_settings()
+            .into_iter()
+            .map(|d| (d.code, d.target))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "NotSupported".to_string(),
+                    "/apis/orders: properties.subscriptionRequired".to_string()
+                ),
+                (
+                    "NotSupported".to_string(),
+                    "/policies/policy: policies/backend/forward-request[1] (line 3, column 9)"
+                        .to_string()
+                ),
+            ]
+        );
+    }
 }

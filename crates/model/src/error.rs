@@ -2,6 +2,11 @@
 
 use std::fmt;
 
+/// The code of a refused value that asks for behaviour Gatehouse does not have yet (an API
+/// that requires subscription keys, a policy that follows redirects): the value is refused
+/// with this code at save, never stored and ignored.
+pub const NOT_SUPPORTED: &str = "NotSupported";
+
 /// One problem inside a refused change: what, where, and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Detail {

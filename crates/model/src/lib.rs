@@ -21,6 +21,6 @@ pub mod url;
 
 pub use config::{Config, Stored, Usage};
 pub use entity::{Change, Record};
-pub use error::{Detail, ModelError, Problems};
+pub use error::{Detail, ModelError, NOT_SUPPORTED, Problems};
 pub use id::{Kind, MAX_ID_LEN, is_valid_id, printable, validate_id};
 pub use snapshot::{Compiler, Snapshot, SnapshotCell};

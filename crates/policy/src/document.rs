@@ -63,6 +63,38 @@ impl PolicyDocument {
         }
     }
 
+    /// Parses a document that [`PolicyDocument::parse`] accepted when it was stored.
+    ///
+    /// Problems of kind [`PolicyErrorCode::ValueNotSupported`] do not refuse it: they are
+    /// values refused only since the document was stored, and refusing them here would make a
+    /// data directory unloadable after an upgrade. [`PolicyDocument::unsupported`] lists them
+    /// so the caller can report them.
+    ///
+    /// # Errors
+    ///
+    /// Every other problem, as [`PolicyDocument::parse`] reports it.
+    pub fn parse_stored(xml: &str, limits: &Limits) -> Result<Self, Vec<PolicyError>> {
+        let nodes = tree::parse(xml, limits)?;
+        let errors: Vec<PolicyError> = validate::document(&nodes, limits)
+            .into_iter()
+            .filter(|e| e.kind != PolicyErrorCode::ValueNotSupported)
+            .collect();
+        if errors.is_empty() {
+            Ok(Self { nodes })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The values of this document that ask for behaviour the gateway does not have, each
+    /// with its location; empty for every document [`PolicyDocument::parse`] accepts.
+    pub fn unsupported(&self) -> Vec<PolicyError> {
+        validate::document(&self.nodes, &Limits::unlimited())
+            .into_iter()
+            .filter(|e| e.kind == PolicyErrorCode::ValueNotSupported)
+            .collect()
+    }
+
     /// The document APIM starts a scope with: for the global scope empty sections and
     /// `<backend><forward-request /></backend>`, for API and operation scopes `<base />` in
     /// every section. Indented with 4 spaces like APIM's editor.

@@ -67,6 +67,10 @@ pub enum PolicyErrorCode {
     InvalidAttribute,
     /// An attribute APIM has but Gatehouse does not support yet.
     AttributeNotSupported,
+    /// A valid attribute value that asks for behaviour the gateway does not have yet
+    /// (`follow-redirects="true"`). Refused rather than stored and ignored; documents stored
+    /// before a value was refused still load ([`crate::PolicyDocument::parse_stored`]).
+    ValueNotSupported,
     /// A required child element is missing (e.g. `<value>` in `<set-header>`).
     MissingElement,
     /// The text of an element (e.g. `<value>`) is not valid.
@@ -110,6 +114,7 @@ impl PolicyErrorCode {
             Self::ConflictingAttributes => "PolicyConflictingAttributes",
             Self::InvalidAttribute => "PolicyInvalidAttribute",
             Self::AttributeNotSupported => "PolicyAttributeNotSupported",
+            Self::ValueNotSupported => "PolicyValueNotSupported",
             Self::MissingElement => "PolicyMissingElement",
             Self::InvalidValue => "PolicyInvalidValue",
             Self::DuplicateElement => "PolicyDuplicateElement",
@@ -127,7 +132,7 @@ impl PolicyErrorCode {
     }
 
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::XmlMalformed,
         Self::DoctypeNotAllowed,
         Self::ProcessingInstructionNotAllowed,
@@ -138,6 +143,7 @@ impl PolicyErrorCode {
         Self::ConflictingAttributes,
         Self::InvalidAttribute,
         Self::AttributeNotSupported,
+        Self::ValueNotSupported,
         Self::MissingElement,
         Self::InvalidValue,
         Self::DuplicateElement,

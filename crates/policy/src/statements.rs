@@ -104,7 +104,9 @@ pub enum Statement {
     ForwardRequest {
         /// `timeout` in seconds (1 to 3600), if given.
         timeout_seconds: Option<u32>,
-        /// `follow-redirects`, if given; the gateway may ignore it.
+        /// `follow-redirects`, if given. Only `false` (what the gateway does) passes
+        /// [`crate::PolicyDocument::parse`]; `true` appears only in documents read with
+        /// [`crate::PolicyDocument::parse_stored`].
         follow_redirects: Option<bool>,
         /// Where the element is.
         location: Location,

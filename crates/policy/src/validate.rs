@@ -460,11 +460,15 @@ impl<'l> Check<'l> {
             Kind::SetBackendService => self.set_backend_service(el),
             Kind::ForwardRequest => self.forward_request(el),
         };
-        if self.errors.len() > before {
-            None
-        } else {
-            statement
-        }
+        // A value refused only as not supported still has its typed meaning: a document
+        // stored before the refusal keeps working as it did (see `parse_stored`).
+        let invalid = self
+            .errors
+            .get(before..)
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.kind != Code::ValueNotSupported);
+        if invalid { None } else { statement }
     }
 
     fn authentication_certificate(&mut self, el: &Element) -> Option<Statement> {
@@ -697,7 +701,21 @@ impl<'l> Check<'l> {
         let mut follow_redirects = None;
         if let Some(value) = el.attr("follow-redirects") {
             match value {
-                "true" => follow_redirects = Some(true),
+                "true" => {
+                    follow_redirects = Some(true);
+                    // Stored and ignored, it would pass the 3xx to the caller while the
+                    // operator believes the gateway follows it.
+                    self.push(
+                        Code::ValueNotSupported,
+                        el,
+                        format!(
+                            "follow-redirects=\"true\" on {} is not supported: the gateway \
+                             does not follow redirects, it returns them to the caller; remove \
+                             the attribute or set it to \"false\"",
+                            here(el)
+                        ),
+                    );
+                }
                 "false" => follow_redirects = Some(false),
                 _ => self.invalid(el, "follow-redirects", value, "use true or false"),
             }

@@ -327,13 +327,42 @@ impl Connector {
     }
 }
 
-/// `subject="...", issuer="...", notAfter=...` of a certificate, for the log.
+/// `subject="...", issuer="...", notAfter=...` of a certificate, for the log. The back end
+/// chose the names: they are quoted with Rust's escapes, so a quote or a line break in them
+/// cannot pass for another field or another log line, whatever the log format.
 fn describe_certificate(der: &[u8]) -> String {
     match gatehouse_pki::certificate_info(der) {
         Ok(info) => format!(
-            "subject=\"{}\", issuer=\"{}\", notAfter={}, thumbprint={}",
+            "subject={:?}, issuer={:?}, notAfter={}, thumbprint={}",
             info.subject, info.issuer, info.not_after, info.thumbprint
         ),
         Err(e) => format!("unparsable certificate ({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_names_are_quoted_with_escapes() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            "evil\", issuer=\"trusted\n2026-01-01T00:00:00Z  INFO forged",
+        );
+        let cert = params.self_signed(&key).unwrap();
+        let described = describe_certificate(cert.der());
+        assert!(!described.contains('\n'), "{described}");
+        // The name's own quotes (doubled, as .NET writes them) are escaped: the subject
+        // ends at the first unescaped quote, and no issuer can be slipped in before it.
+        assert!(
+            described.starts_with(
+                r#"subject="CN=\"evil\"\", issuer=\"\"trusted\n2026-01-01T00:00:00Z  INFO forged\"", issuer="#
+            ),
+            "{described}"
+        );
     }
 }

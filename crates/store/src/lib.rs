@@ -53,6 +53,15 @@ pub enum StoreError {
     /// A stored value is not what this build wrote.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database file could not be created.
+    #[error("cannot create {path}")]
+    File {
+        /// The file.
+        path: String,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Everything the store holds, at one revision.

@@ -25,6 +25,7 @@ impl SqliteStore {
     /// # Errors
     /// When the file cannot be opened or a migration fails.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        owner_only_files(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -68,6 +69,51 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Makes the database readable by its owner only: it holds the admin token's hash and the
+/// sealed secrets. SQLite would create the file with mode 0644 under the usual umask, and
+/// gives its `-wal` and `-shm` files the database file's mode, so the file is created first,
+/// 0600; files an earlier version left open to others are tightened.
+fn owner_only_files(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(StoreError::File {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0
+            && let Err(error) =
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+        {
+            // Not ours to refuse: SQLite may still open it, and the operator learns why the
+            // file stays readable.
+            tracing::warn!(
+                path = %file.display(),
+                %error,
+                "cannot make the file readable by its owner only; chmod 600 it"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
@@ -195,6 +241,44 @@ mod tests {
             revision,
             body: body.into(),
             sealed: Some(vec![1, 2, 3]),
+        }
+    }
+
+    #[tokio::test]
+    async fn database_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let store = SqliteStore::open(&path).await.unwrap();
+        store
+            .commit(0, &[Change::Put(record(Kind::Api, "a", 1, "{}"))])
+            .await
+            .unwrap();
+        for name in ["gatehouse.db", "gatehouse.db-wal", "gatehouse.db-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        store.close().await;
+
+        // Files an earlier version made readable by everyone are tightened.
+        for name in ["gatehouse.db", "gatehouse.db-wal"] {
+            let file = dir.path().join(name);
+            if !file.exists() {
+                std::fs::write(&file, b"").unwrap();
+            }
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.load().await.unwrap().revision, 1);
+        for name in ["gatehouse.db", "gatehouse.db-wal"] {
+            assert_eq!(mode(name), 0o600, "{name}");
         }
     }
 

@@ -271,3 +271,84 @@ async fn malformed_requests_get_json_errors() {
     let list = api.get("/backends").await.expect(200).json();
     assert_eq!(list, json!({"value": [], "count": 0}));
 }
+
+#[tokio::test]
+async fn settings_the_gateway_cannot_honour_are_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let base = json!({"path": "orders", "serviceUrl": "https://backend.example"});
+    api.put("/apis/orders", &json!({ "properties": base }))
+        .await
+        .expect(201);
+    let stored = api.get("/apis/orders").await.expect(200).json();
+    let before = data_dir_state(dir.path());
+    for (extra, target) in [
+        (
+            json!({"subscriptionRequired": true}),
+            "properties.subscriptionRequired",
+        ),
+        (
+            json!({"authenticationSettings": {"oAuth2": {"authorizationServerId": "aad", "scope": null}}}),
+            "properties.authenticationSettings.oAuth2",
+        ),
+        (
+            json!({"authenticationSettings": {"openid": {"openidProviderId": "idp",
+                "bearerTokenSendingMethods": ["authorizationHeader"]}}}),
+            "properties.authenticationSettings.openid",
+        ),
+        (
+            json!({"apiVersionSetId": "/apiVersionSets/orders"}),
+            "properties.apiVersionSetId",
+        ),
+        (json!({"type": "websocket"}), "properties.type"),
+    ] {
+        let mut properties = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            properties[k] = v.clone();
+        }
+        for id in ["orders", "fresh"] {
+            let reply = api
+                .put(&format!("/apis/{id}"), &json!({ "properties": properties }))
+                .await
+                .expect(400);
+            assert_eq!(reply.code(), "NotSupported", "{extra}: {}", reply.text());
+            let error = &reply.json()["error"];
+            assert!(
+                error["message"].as_str().unwrap().contains(target),
+                "{extra}: {error}"
+            );
+            assert_eq!(error["details"][0]["code"], json!("NotSupported"));
+            assert_eq!(error["details"][0]["target"], json!(target));
+        }
+    }
+    // A back end's SOAP protocol likewise.
+    let reply = api
+        .put(
+            "/backends/soap",
+            &json!({"properties": {"url": "https://backend.example", "protocol": "soap"}}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(reply.code(), "NotSupported");
+    // Nothing changed: neither the replaced API nor a new one.
+    let changed = changed_files(&before, &data_dir_state(dir.path()));
+    assert!(changed.is_empty(), "the data dir changed: {changed:?}");
+    assert_eq!(api.get("/apis/orders").await.expect(200).json(), stored);
+    api.get("/apis/fresh").await.expect(404);
+
+    // What asks for nothing is accepted and kept as sent, as an APIM export has it; absent
+    // subscriptionRequired means "not required" (APIM's default of true cannot be honoured).
+    let export = json!({"properties": {"path": "orders", "serviceUrl": "https://backend.example",
+        "subscriptionRequired": false, "apiVersion": "v1", "apiRevision": "1", "isCurrent": true,
+        "type": "http", "contact": {"name": "Ops"},
+        "authenticationSettings": {"oAuth2": null, "openid": null,
+            "oAuth2AuthenticationSettings": [], "openidAuthenticationSettings": []}}});
+    let reply = api.put("/apis/orders", &export).await.expect(200).json();
+    assert_eq!(reply["properties"]["subscriptionRequired"], json!(false));
+    assert_eq!(
+        reply["properties"]["authenticationSettings"],
+        export["properties"]["authenticationSettings"]
+    );
+    assert_eq!(reply["properties"]["apiVersion"], json!("v1"));
+}

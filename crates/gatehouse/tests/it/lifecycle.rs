@@ -242,3 +242,130 @@ async fn a_missing_key_file_is_not_replaced() {
         .await
         .expect(200);
 }
+
+#[tokio::test]
+async fn settings_stored_before_they_were_refused_load_with_a_warning() {
+    use gatehouse_model::{Change, Kind, Record};
+    use gatehouse_store::{SqliteStore, Store as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(Options::new(dir.path()));
+    assert!(server.stop().success());
+    // What an earlier Gatehouse accepted and stored: an API that asks for subscription keys
+    // and a global policy that asks to follow redirects.
+    let store = SqliteStore::open(&dir.path().join("gatehouse.db"))
+        .await
+        .unwrap();
+    let revision = store.load().await.unwrap().revision;
+    let xml = "<policies>\n    <backend>\n        <forward-request follow-redirects=\"true\" />\n    </backend>\n</policies>";
+    let put = |kind, key: &str, body: serde_json::Value| {
+        Change::Put(Record {
+            kind,
+            key: key.into(),
+            revision: revision + 1,
+            body: body.to_string(),
+            sealed: None,
+        })
+    };
+    store
+        .commit(
+            revision,
+            &[
+                put(
+                    Kind::Api,
+                    "legacy",
+                    json!({"path": "legacy", "serviceUrl": "https://backend.example",
+                        "protocols": ["https"], "subscriptionRequired": true}),
+                ),
+                put(
+                    Kind::Policy,
+                    "global",
+                    json!({"format": "rawxml", "value": xml}),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    store.close().await;
+
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let stored = api.get("/apis/legacy").await.expect(200).json();
+    assert_eq!(stored["properties"]["subscriptionRequired"], json!(true));
+    assert!(
+        server.wait_for_log("/policies/policy: policies/backend/forward-request[1]"),
+        "{}",
+        server.logs()
+    );
+    let logs = server.logs();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("stored setting is not supported"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{logs}");
+    assert!(
+        warnings[0].contains("/apis/legacy: properties.subscriptionRequired")
+            && warnings[0].contains("subscription keys are not supported"),
+        "{logs}"
+    );
+    // Saving it again as it is is refused: the operator has to decide.
+    let reply = api
+        .put("/apis/legacy", &json!({"properties": stored["properties"]}))
+        .await
+        .expect(400);
+    assert_eq!(reply.code(), "NotSupported");
+}
+
+#[tokio::test]
+async fn data_files_are_private_and_a_shared_data_dir_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let warning = "the data directory is readable or writable by group or others";
+    let mut server = start(Options::new(&data));
+    server
+        .api()
+        .put(
+            "/apis/echo",
+            &json!({"properties": {"path": "echo", "serviceUrl": "https://backend.example"}}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(mode(&data), 0o700, "the data directory Gatehouse made");
+    for name in [
+        "gatehouse.db",
+        "gatehouse.db-wal",
+        "gatehouse.db-shm",
+        "master.key",
+        ".lock",
+    ] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    assert!(!server.logs().contains(warning), "{}", server.logs());
+    assert!(server.stop().success());
+
+    // A directory others can read gets a warning; a database an earlier version left
+    // readable is tightened.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        data.join("gatehouse.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let server = start(Options::new(&data));
+    assert!(server.wait_for_log(warning), "{}", server.logs());
+    let line = server
+        .logs()
+        .lines()
+        .find(|l| l.contains(warning))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("WARN") && line.contains("mode=0755"),
+        "{line}"
+    );
+    assert_eq!(mode(&data), 0o755, "the operator's mode is left alone");
+    assert_eq!(mode(&data.join("gatehouse.db")), 0o600);
+    server.api().get("/apis/echo").await.expect(200);
+}

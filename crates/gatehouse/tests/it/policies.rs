@@ -300,6 +300,43 @@ async fn invalid_policies_are_refused_with_locations() {
 }
 
 #[tokio::test]
+async fn following_redirects_is_refused_as_not_supported() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    echo_api(&api, "https://backend.example").await;
+    let before = data_dir_state(dir.path());
+    let follow = "<policies>\n    <backend>\n        <forward-request follow-redirects=\"true\" />\n    </backend>\n</policies>";
+    for path in ["/policies/policy", "/apis/echo/policies/policy"] {
+        let reply = api.put(path, &policy(follow)).await.expect(400);
+        assert_eq!(reply.code(), "NotSupported", "{}", reply.text());
+        let error = &reply.json()["error"];
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("follow-redirects=\"true\""),
+            "{error}"
+        );
+        assert_eq!(error["details"][0]["code"], json!("NotSupported"));
+        assert_eq!(
+            error["details"][0]["target"],
+            json!("policies/backend/forward-request[1] (line 3, column 9)")
+        );
+    }
+    let changed = changed_files(&before, &data_dir_state(dir.path()));
+    assert!(changed.is_empty(), "the data dir changed: {changed:?}");
+    api.get("/apis/echo/policies/policy").await.expect(404);
+    // What the gateway does is accepted.
+    api.put(
+        "/apis/echo/policies/policy",
+        &policy(&follow.replace("true", "false")),
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test]
 async fn basic_credentials_are_masked_and_kept() {
     let backend = backend::start(backend::Options::plain(Mode::Echo)).await;
     let dir = tempfile::tempdir().unwrap();

@@ -198,3 +198,101 @@ async fn key_and_password_never_leave() {
         }
     }
 }
+
+/// A line the crafted certificate names below try to slip into the log.
+const FORGED: &str = "\n2026-01-01T00:00:00Z  INFO forged";
+
+/// Whether a log holds a line that starts as the forged one.
+fn forged_line(logs: &str) -> bool {
+    logs.lines()
+        .any(|l| l.trim_start().starts_with("2026-01-01T00:00:00Z"))
+}
+
+#[tokio::test]
+async fn crafted_certificate_subjects_cannot_forge_log_lines() {
+    use crate::support::backend;
+    use crate::support::pki::rcgen_pem;
+    use crate::support::setup::{base, echo_api};
+
+    let cn = format!("evil{FORGED}");
+    let escaped = r"evil\n2026-01-01T00:00:00Z  INFO forged";
+    let (cert, key) = rcgen_pem(&cn, -1, 30);
+    let upload = json!({"properties": {"pem": format!("{cert}{key}")}});
+
+    // A back end presenting a self-signed certificate with the same name: the handshake
+    // fails as untrusted, and the log describes the certificate.
+    let server_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn.as_str());
+    let server_cert = params.self_signed(&server_key).unwrap();
+    let back_end = backend::start(backend::Options {
+        client_auth: None,
+        ..backend::Options::mtls((
+            vec![server_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        ))
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let reply = api.put("/certificates/evil", &upload).await.expect(201);
+    // The subject as APIM shows it: the value is quoted, the line break kept.
+    let subject = reply.json()["properties"]["subject"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(subject.contains(FORGED), "{subject}");
+    echo_api(&api, &base(&back_end, "localhost", "https")).await;
+    let failed = server.gateway().get("/echo/x").await.expect(502);
+    assert_eq!(failed.json()["code"], json!("BackendCertificateUntrusted"));
+    assert!(server.wait_for_log("request failed"));
+    let logs = server.logs();
+    assert!(!forged_line(&logs), "a log line was forged:\n{logs}");
+    let uploaded = logs
+        .lines()
+        .find(|l| l.contains("certificate uploaded"))
+        .unwrap_or_else(|| panic!("no upload line:\n{logs}"));
+    assert!(uploaded.contains(escaped), "{uploaded}");
+    assert!(
+        uploaded.contains(&format!("subject={}", subject.replace('\n', r"\n"))),
+        "{uploaded}"
+    );
+    let handshake = logs
+        .lines()
+        .find(|l| l.contains("request failed"))
+        .unwrap_or_else(|| panic!("no failure line:\n{logs}"));
+    assert!(handshake.contains(escaped), "{handshake}");
+    assert!(
+        handshake.contains(&format!("back end certificate: subject={subject:?}")),
+        "{handshake}"
+    );
+
+    // JSON logs: one object per line, the names intact inside their strings.
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = vec!["--log-format".into(), "json".into()];
+    let server = start(options);
+    server
+        .api()
+        .put("/certificates/evil", &upload)
+        .await
+        .expect(201);
+    assert!(server.wait_for_log("certificate uploaded"));
+    let logs = server.logs();
+    assert!(!forged_line(&logs), "a log line was forged:\n{logs}");
+    let events: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["fields"]["subject"] == json!(subject)),
+        "{logs}"
+    );
+}

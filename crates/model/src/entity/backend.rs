@@ -18,7 +18,7 @@ use crate::{Kind, ModelError, Problems, is_valid_id};
 pub struct BackendProperties {
     /// Base URL of the service; APIs whose service URL starts with it use this back end.
     pub url: String,
-    /// Always `http` (APIM's other value, `soap`, is not supported).
+    /// Always `http`; APIM's other value, `soap`, is refused with `NotSupported`.
     #[serde(default = "default_protocol")]
     pub protocol: String,
     /// Short name for people.
@@ -263,12 +263,14 @@ impl BackendProperties {
                 None
             }
         };
-        if self.protocol != "http" {
-            problems.push(
-                "InvalidProperty",
+        match self.protocol.as_str() {
+            "http" => {}
+            "soap" => problems.push(
+                crate::NOT_SUPPORTED,
                 "properties.protocol",
-                "must be \"http\" (SOAP back ends are not supported)",
-            );
+                "SOAP back ends are not supported: the gateway forwards plain HTTP; send \"http\"",
+            ),
+            _ => problems.push("InvalidProperty", "properties.protocol", "must be \"http\""),
         }
         check_text(self.title.as_deref(), "properties.title", 300, problems);
         check_text(
@@ -510,6 +512,23 @@ mod tests {
         let b = BackendProperties::from_input(json!({"url": "https://b.example"}), None).unwrap();
         assert!(b.tls.validate_certificate_chain && b.tls.validate_certificate_name);
         assert_eq!(b.protocol, "http");
+    }
+
+    #[test]
+    fn soap_back_ends_are_refused_as_not_supported() {
+        let err = BackendProperties::from_input(
+            json!({"url": "https://b.example", "protocol": "soap"}),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "NotSupported");
+        assert_eq!(err.details()[0].target, "properties.protocol");
+        let err = BackendProperties::from_input(
+            json!({"url": "https://b.example", "protocol": "ftp"}),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "InvalidProperty");
     }
 
     #[test]

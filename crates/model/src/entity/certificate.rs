@@ -156,7 +156,7 @@ impl CheckedUpload {
         let input: CertificateInput = super::from_properties(properties)?;
         if input.key_vault.is_some() {
             return Err(ModelError::invalid_field(
-                "NotSupported",
+                crate::NOT_SUPPORTED,
                 "properties.keyVault",
                 "secret-store references are not supported yet; upload the certificate",
             ));

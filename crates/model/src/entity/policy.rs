@@ -3,7 +3,9 @@
 use std::fmt;
 
 use gatehouse_pki::MasterKey;
-use gatehouse_policy::{Limits, PolicyDocument, PolicyError, Scope, Section, Statement};
+use gatehouse_policy::{
+    Limits, PolicyDocument, PolicyError, PolicyErrorCode, Scope, Section, Statement,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{Record, decode_body, encode_body, open_json, seal_json};
@@ -139,11 +141,19 @@ fn single_credentials(scope: &PolicyScope, document: &PolicyDocument) -> Result<
     })
 }
 
-/// Turns the policy crate's located problems into error details.
+/// Turns the policy crate's located problems into error details. A value refused as not
+/// supported takes the code every entity uses for that, [`crate::NOT_SUPPORTED`], so a client
+/// tells "Gatehouse cannot do this yet" apart from "this is wrong" in one way.
 pub fn policy_details(errors: &[PolicyError]) -> Vec<Detail> {
     errors
         .iter()
-        .map(|e| Detail::new(e.code(), e.location.to_string(), e.message.clone()))
+        .map(|e| {
+            let code = match e.kind {
+                PolicyErrorCode::ValueNotSupported => crate::NOT_SUPPORTED,
+                _ => e.code(),
+            };
+            Detail::new(code, e.location.to_string(), e.message.clone())
+        })
         .collect()
 }
 
@@ -242,8 +252,9 @@ impl PolicyRecord {
     /// an internal error when the stored document no longer parses; open failures.
     pub fn from_record(record: &Record, master: &MasterKey) -> Result<Self, ModelError> {
         let contract: PolicyContract = decode_body(record)?;
-        // Stored documents passed validation when written; parse them with generous limits
-        // so that tightening a limit later does not make existing configuration unloadable.
+        // Stored documents passed validation when written; parse them with generous limits,
+        // and tolerating values refused since, so that tightening a rule later does not make
+        // existing configuration unloadable (`Config::unsupported_settings` reports them).
         let limits = Limits {
             max_bytes: usize::MAX,
             ..Limits::default()
@@ -256,7 +267,7 @@ impl PolicyRecord {
             ))
         };
         let mut document =
-            PolicyDocument::parse(&contract.value, &limits).map_err(|e| corrupt(&e))?;
+            PolicyDocument::parse_stored(&contract.value, &limits).map_err(|e| corrupt(&e))?;
         if let Some(sealed) = &record.sealed {
             let secrets: Vec<String> =
                 open_json(master, Kind::Policy, &record.key, record.revision, sealed)?;

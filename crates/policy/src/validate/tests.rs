@@ -513,7 +513,7 @@ fn forward_request_rules() {
     let doc = PolicyDocument::parse(
         &section(
             "backend",
-            "<forward-request timeout=\"3600\" follow-redirects=\"true\" />",
+            "<forward-request timeout=\"3600\" follow-redirects=\"false\" />",
         ),
         &Limits::default(),
     )
@@ -522,10 +522,67 @@ fn forward_request_rules() {
         &doc.statements(Section::Backend)[0],
         Statement::ForwardRequest {
             timeout_seconds: Some(3600),
+            follow_redirects: Some(false),
+            ..
+        }
+    ));
+    assert!(doc.unsupported().is_empty());
+}
+
+#[test]
+fn following_redirects_is_refused_as_not_supported() {
+    let xml = section(
+        "backend",
+        "<forward-request timeout=\"30\" follow-redirects=\"true\" />",
+    );
+    let e = one(&xml, Code::ValueNotSupported);
+    assert_eq!(e.code(), "PolicyValueNotSupported");
+    assert_eq!(
+        e.target(),
+        "policies/backend/forward-request[1] (line 3, column 9)"
+    );
+    assert!(
+        e.message.starts_with(
+            "follow-redirects=\"true\" on <forward-request> at policies/backend/forward-request[1] \
+             (line 3, column 9) is not supported"
+        ),
+        "{}",
+        e.message
+    );
+    // Other problems of the same element are still reported beside it.
+    codes(
+        &section(
+            "backend",
+            "<forward-request timeout=\"0\" follow-redirects=\"true\" />",
+        ),
+        &[Code::InvalidAttribute, Code::ValueNotSupported],
+    );
+
+    // A document stored before the refusal still loads, keeps its meaning, and says what
+    // it asks for that the gateway does not do.
+    let stored = PolicyDocument::parse_stored(&xml, &Limits::default()).unwrap();
+    assert!(matches!(
+        &stored.statements(Section::Backend)[0],
+        Statement::ForwardRequest {
+            timeout_seconds: Some(30),
             follow_redirects: Some(true),
             ..
         }
     ));
+    let unsupported = stored.unsupported();
+    assert_eq!(unsupported.len(), 1);
+    assert_eq!(unsupported[0], e);
+    // Only the not-supported kind is tolerated in stored documents.
+    let broken = section(
+        "backend",
+        "<forward-request timeout=\"0\" follow-redirects=\"true\" />",
+    );
+    let errors = PolicyDocument::parse_stored(&broken, &Limits::default())
+        .expect_err("an invalid stored document loaded");
+    assert_eq!(
+        errors.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [Code::InvalidAttribute]
+    );
 }
 
 #[test]

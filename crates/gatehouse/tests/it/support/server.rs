@@ -140,12 +140,16 @@ pub fn try_start(options: Options) -> Result<Server, (String, Option<ExitStatus>
     }
 }
 
-/// The `addr=` of the first log line holding `message`.
+/// The `addr=` (text logs) or `"addr":"..."` (JSON logs) of the first log line holding
+/// `message`.
 pub fn find_addr(logs: &str, message: &str) -> Option<SocketAddr> {
-    logs.lines()
-        .find(|l| l.contains(message))
-        .and_then(|l| l.split("addr=").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
+    let line = logs.lines().find(|l| l.contains(message))?;
+    let rest = line
+        .split("addr=")
+        .nth(1)
+        .or_else(|| line.split("\"addr\":").nth(1))?;
+    rest.split(|c: char| c.is_whitespace() || c == ',' || c == '}')
+        .next()
         .and_then(|a| a.trim_matches('"').parse().ok())
 }
 
