@@ -46,6 +46,9 @@ pub struct GatewayLink {
     pub addr: std::net::SocketAddr,
     /// The gateway's record of a traced call, by request id, as JSON.
     pub call: CallLookup,
+    /// The `x-gatehouse-trace` value that makes the gateway record a call (a secret of the
+    /// process: never shown); `None` means calls cannot be traced.
+    pub trace_key: Option<http::HeaderValue>,
 }
 
 /// Shared state of every handler.

@@ -149,6 +149,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: Some(Arc::new(move || metrics.render(&snapshots.load()))),
         gateway: Some(GatewayLink {
             addr: gateway_addr,
+            trace_key: gateway.trace_key(),
             call: Arc::new(move |id| traced.call(id).map(|c| call_json(&c))),
         }),
         sessions: Arc::default(),

@@ -284,3 +284,52 @@ async fn sessions_csrf_and_ids_guard_every_change() {
         .expect(204);
     browser.get("/ui/apis").await.expect(303);
 }
+
+#[tokio::test]
+async fn only_the_console_can_trace_and_no_trace_header_reaches_the_back_end() {
+    let (setup, thumb) = configured(Mode::Echo, None).await;
+    let (server, backend) = (&setup.server, &setup.backend);
+
+    // A client's trace header is taken off before the back end, whatever its value.
+    for value in ["1", &"0".repeat(64)] {
+        server
+            .gateway()
+            .send(
+                "GET",
+                "/echo/from-a-client",
+                Vec::new(),
+                &[("x-gatehouse-trace", value)],
+            )
+            .await
+            .expect(200);
+    }
+
+    // The console's own trace (with the process's key) is honoured, and not forwarded either.
+    let browser = Browser::sign_in(server).await;
+    let (page, presented) = browser.console("/echo/from-the-console").await;
+    assert!(page.contains("200 OK"), "{page}");
+    assert!(presented.contains(&thumb), "{presented}");
+    // Even when the operator types a trace header of their own.
+    let typed = browser
+        .post(
+            "/ui/console",
+            &[
+                ("method", "GET"),
+                ("path", "/echo/typed"),
+                ("headers", "x-gatehouse-trace: 1"),
+                ("body", ""),
+            ],
+        )
+        .await
+        .expect(200)
+        .text();
+    assert!(typed.contains(&thumb), "{typed}");
+
+    let seen = backend.seen();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| !s.headers.contains_key("x-gatehouse-trace")),
+        "{seen:?}"
+    );
+}
