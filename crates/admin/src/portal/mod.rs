@@ -2,18 +2,18 @@
 //! admin listener. A client of the management API: every change goes through the same route
 //! handlers as a REST call (in process), so the portal can do nothing the API would refuse.
 //!
-//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict);
-//! every state-changing request must carry the session's CSRF token in `X-CSRF-Token`, which
-//! the pages give htmx. Every asset is built into the binary; nothing loads from elsewhere.
+//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict), which
+//! ends when idle and at a fixed age ([`sessions`]); every state-changing request must carry
+//! the session's CSRF token in `X-CSRF-Token`, which the pages give htmx. Every asset is built
+//! into the binary; nothing loads from elsewhere.
 
 mod apis;
 mod backends;
 mod certificates;
 mod console;
+mod sessions;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::Router;
@@ -28,11 +28,10 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 use crate::AppState;
+pub use sessions::Sessions;
+pub(crate) use sessions::Signed;
 
 const COOKIE: &str = "gatehouse_session";
-/// Sessions end after this much inactivity.
-const IDLE: Duration = Duration::from_secs(8 * 3600);
-
 /// Whether the portal (not the bearer-token API) serves `path`.
 pub(crate) fn owns(path: &str) -> bool {
     path == "/"
@@ -40,71 +39,6 @@ pub(crate) fn owns(path: &str) -> bool {
         || path == "/logout"
         || path.starts_with("/ui/")
         || path.starts_with("/assets/")
-}
-
-/// Signed-in sessions, in memory: a restart signs everyone out.
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
-
-impl std::fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sessions(..)")
-    }
-}
-
-struct Session {
-    csrf: String,
-    last_seen: Instant,
-}
-
-/// The signed-in session of a request, for templates.
-#[derive(Clone)]
-pub(crate) struct Signed {
-    pub(crate) csrf: String,
-}
-
-impl Sessions {
-    fn open(&self) -> Option<(String, String)> {
-        let id = random_hex(32)?;
-        let csrf = random_hex(32)?;
-        let mut map = self.map.lock().ok()?;
-        map.retain(|_, s| s.last_seen.elapsed() < IDLE);
-        map.insert(
-            id.clone(),
-            Session {
-                csrf: csrf.clone(),
-                last_seen: Instant::now(),
-            },
-        );
-        Some((id, csrf))
-    }
-
-    fn touch(&self, id: &str) -> Option<Signed> {
-        let mut map = self.map.lock().ok()?;
-        let session = map.get_mut(id)?;
-        if session.last_seen.elapsed() >= IDLE {
-            map.remove(id);
-            return None;
-        }
-        session.last_seen = Instant::now();
-        Some(Signed {
-            csrf: session.csrf.clone(),
-        })
-    }
-
-    fn close(&self, id: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(id);
-        }
-    }
-}
-
-fn random_hex(n: usize) -> Option<String> {
-    let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).ok()?;
-    Some(hex::encode(bytes))
 }
 
 fn session_id(headers: &HeaderMap) -> Option<String> {
@@ -237,7 +171,7 @@ async fn login(
     let mut response = Redirect::to("/ui/certificates").into_response();
     if let Ok(cookie) = HeaderValue::from_str(&format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        IDLE.as_secs()
+        sessions::LIFETIME.as_secs()
     )) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
