@@ -160,9 +160,13 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let admin_stop = stopped(stop_rx.clone());
     let admin_task = tokio::spawn(async move {
-        axum::serve(admin_listener, app)
-            .with_graceful_shutdown(admin_stop)
-            .await
+        // Connection info gives sign-in's rate limit the client's address.
+        axum::serve(
+            admin_listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(admin_stop)
+        .await
     });
     let gateway_stop = stopped(stop_rx);
     let gateway_task =

@@ -2,26 +2,30 @@
 //! admin listener. A client of the management API: every change goes through the same route
 //! handlers as a REST call (in process), so the portal can do nothing the API would refuse.
 //!
-//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict), which
-//! ends when idle and at a fixed age ([`sessions`]); every state-changing request must carry
-//! the session's CSRF token in `X-CSRF-Token`, which the pages give htmx. Every asset is built
-//! into the binary; nothing loads from elsewhere.
+//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict),
+//! rate limited per client and in all ([`limit`]); sessions end when idle and at a fixed age
+//! ([`sessions`]). Every state-changing request must carry the session's CSRF token in
+//! `X-CSRF-Token`, which the pages give htmx. Every asset is built into the binary; nothing
+//! loads from elsewhere.
 
 mod apis;
 mod backends;
 mod certificates;
 mod console;
+mod limit;
 mod sessions;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
 
 use askama::Template;
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{Form, Request, State};
+use axum::extract::{ConnectInfo, Form, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
@@ -32,6 +36,7 @@ pub use sessions::Sessions;
 pub(crate) use sessions::Signed;
 
 const COOKIE: &str = "gatehouse_session";
+
 /// Whether the portal (not the bearer-token API) serves `path`.
 pub(crate) fn owns(path: &str) -> bool {
     path == "/"
@@ -155,8 +160,27 @@ async fn login_page(headers: HeaderMap, State(state): State<AppState>) -> Respon
 
 async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    // Served without connection info (in-process calls), every attempt counts as one client's:
+    // stricter, never looser.
+    let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.0.ip());
+    let limiter = &state.sessions.sign_in;
+    if let Err(wait) = limiter.attempt(client, Instant::now()) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        let mut response = render(&LoginPage {
+            error: Some(format!(
+                "Too many failed sign-ins. Try again in {seconds} seconds."
+            )),
+        });
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
     if !state.auth.verify(token) {
         let mut response = render(&LoginPage {
@@ -165,6 +189,7 @@ async fn login(
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     }
+    limiter.succeeded(client, Instant::now());
     let Some((id, _)) = state.sessions.open() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session").into_response();
     };

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::limit::SignInLimiter;
+
 /// Sessions end after this much inactivity.
 pub(crate) const IDLE: Duration = Duration::from_secs(3600);
 /// Sessions end this long after sign-in, active or not.
@@ -13,10 +15,12 @@ pub(crate) const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most; signing in beyond ends the least recently used one.
 const KEPT: usize = 256;
 
-/// The portal's signed-in sessions.
+/// The portal's signed-in sessions, and the count of sign-in attempts that open them.
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    /// Failed sign-ins per client and in all, for the rate limit.
+    pub(crate) sign_in: SignInLimiter,
 }
 
 impl std::fmt::Debug for Sessions {

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::support::backend::Mode;
-use crate::support::server::{Api, Options, Reply, Server, start};
+use crate::support::server::{Api, Options, Reply, Server, raw_http, start};
 use crate::support::setup::{Mtls, mtls_setup, upload_pem, use_certificate};
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -332,4 +332,76 @@ async fn only_the_console_can_trace_and_no_trace_header_reaches_the_back_end() {
             .all(|s| !s.headers.contains_key("x-gatehouse-trace")),
         "{seen:?}"
     );
+}
+
+/// Signs in (or tries to) from `local`: the status and `Retry-After` of the answer.
+async fn sign_in_from(
+    server: &Server,
+    local: std::net::IpAddr,
+    token: &str,
+) -> (u16, Option<u64>, String) {
+    let body = format!("token={}", encode(token));
+    let port = server.admin.port();
+    let answer = raw_http(
+        server.admin,
+        Some(local),
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n\
+             {body}",
+            body.len()
+        ),
+    )
+    .await;
+    let status = answer[9..12].parse().unwrap();
+    let retry_after = answer
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, v)| v.trim().parse().unwrap());
+    (status, retry_after, answer)
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_client_and_in_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let token = server.options.token.clone().unwrap();
+    let me: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let browser = Browser::sign_in(&server).await;
+
+    // Signing in with the token does not count; five wrong tokens a minute do.
+    for _ in 0..6 {
+        assert_eq!(sign_in_from(&server, me, &token).await.0, 303);
+    }
+    for n in 0..5 {
+        let (status, _, answer) = sign_in_from(&server, me, &format!("guess-{n}")).await;
+        assert_eq!(status, 401, "{answer}");
+    }
+    for guess in ["guess-5", token.as_str()] {
+        let (status, retry_after, answer) = sign_in_from(&server, me, guess).await;
+        assert_eq!(status, 429, "{answer}");
+        let wait = retry_after.expect("Retry-After");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(answer.contains("Too many failed sign-ins"), "{answer}");
+    }
+    // A session opened before is not held up.
+    browser.get("/ui/apis").await.expect(200);
+
+    // Other clients (other loopback addresses) still get their own tries, until failures from
+    // all of them together reach the global cap: 30 a minute, 5 already spent above.
+    let mut spent = 5;
+    for host in 2..=6u8 {
+        let client = std::net::IpAddr::from([127, 0, 0, host]);
+        for n in 0..5 {
+            let (status, _, answer) = sign_in_from(&server, client, &format!("g{n}")).await;
+            assert_eq!(status, 401, "client {client}, try {n}: {answer}");
+            spent += 1;
+        }
+    }
+    assert_eq!(spent, 30);
+    let fresh = std::net::IpAddr::from([127, 0, 0, 7]);
+    let (status, retry_after, answer) = sign_in_from(&server, fresh, "first-try").await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(retry_after.is_some());
 }
