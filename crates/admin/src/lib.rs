@@ -18,6 +18,7 @@ pub mod openapi;
 mod portal;
 mod request;
 pub mod routes;
+mod security_headers;
 
 use std::sync::Arc;
 
@@ -79,7 +80,9 @@ impl std::fmt::Debug for AppState {
 const OPEN_PATHS: &[&str] = &["/health"];
 
 /// The management API (every route of [`routes::ROUTES`] behind the token, plus `/health`)
-/// and the web portal (behind a sign-in session).
+/// and the web portal (behind a sign-in session). Every answer carries headers that keep
+/// browsers from framing, sniffing or caching it. Serve it with connection info (`SocketAddr`)
+/// so that sign-in is rate limited per client, not only in all.
 pub fn router(state: AppState) -> Router {
     routes::add(Router::new())
         .merge(portal::router(state.clone()))
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_token_unless_open,
         ))
+        .layer(middleware::from_fn(security_headers::add))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

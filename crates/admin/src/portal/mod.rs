@@ -6,7 +6,8 @@
 //! rate limited per client and in all ([`limit`]); sessions end when idle and at a fixed age
 //! ([`sessions`]). Every state-changing request must carry the session's CSRF token in
 //! `X-CSRF-Token`, which the pages give htmx. Every asset is built into the binary; nothing
-//! loads from elsewhere.
+//! loads from elsewhere, and no page has inline script or style, so the Content-Security-Policy
+//! allows none.
 
 mod apis;
 mod backends;

@@ -405,3 +405,92 @@ async fn sign_in_is_rate_limited_per_client_and_in_all() {
     assert_eq!(status, 429, "{answer}");
     assert!(retry_after.is_some());
 }
+
+#[tokio::test]
+async fn pages_forbid_framing_sniffing_caching_and_inline_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let anonymous = Api::new(server.admin, None);
+    let browser = Browser::sign_in(&server).await;
+    // Something on every page that lists or edits.
+    browser
+        .post(
+            "/ui/apis",
+            &[("id", "a1"), ("path", "a1"), ("service_url", "https://a")],
+        )
+        .await
+        .expect(204);
+
+    let mut pages = vec![("/login", anonymous.get("/login").await.expect(200))];
+    for path in [
+        "/ui/certificates",
+        "/ui/ca-certificates",
+        "/ui/backends",
+        "/ui/backends/new",
+        "/ui/apis",
+        "/ui/apis/a1",
+        "/ui/policy",
+        "/ui/policy?api=a1",
+        "/ui/console",
+    ] {
+        pages.push((path, browser.get(path).await.expect(200)));
+    }
+    for (path, page) in &pages {
+        let h = &page.headers;
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "object-src 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        // Nothing the policy would block: no inline script, style or event handler.
+        let html = page.text();
+        assert!(!html.contains("<style"), "{path}");
+        assert!(!html.contains(" style="), "{path}");
+        assert!(!has_event_handler(&html), "{path}: an on* attribute");
+        assert!(!html.contains("javascript:"), "{path}");
+        for script in html.split("<script").skip(1) {
+            assert!(
+                script.starts_with(" src=\"/assets/"),
+                "{path}: <script{script}"
+            );
+        }
+    }
+    // htmx fragments, redirects and refusals carry the headers too.
+    let fragment = browser
+        .post("/ui/apis", &[("id", "bad?id"), ("path", "b")])
+        .await
+        .expect(200);
+    let to_login = anonymous.get("/ui/apis").await.expect(303);
+    for answer in [fragment, to_login] {
+        assert_eq!(answer.headers["x-frame-options"], "DENY");
+        assert_eq!(answer.headers["cache-control"], "no-store");
+    }
+    // The assets are the same for everyone: cacheable, and still typed strictly.
+    let asset = anonymous.get("/assets/app.js").await.expect(200);
+    assert_eq!(asset.headers["x-content-type-options"], "nosniff");
+    assert!(
+        asset.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+}
+
+/// Whether `html` has an event handler attribute (` onclick=`, ` onload=`...).
+fn has_event_handler(html: &str) -> bool {
+    html.match_indices(" on").any(|(at, _)| {
+        let rest = &html[at + 3..];
+        let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+        name_len > 0 && rest[name_len..].starts_with('=')
+    })
+}

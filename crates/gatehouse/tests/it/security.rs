@@ -1,4 +1,5 @@
-//! Admin authentication on every route, and secrets that never leave.
+//! Admin authentication on every route, the browser headers of the admin listener, and secrets
+//! that never leave.
 
 use serde_json::json;
 
@@ -196,5 +197,31 @@ async fn key_and_password_never_leave() {
         for (what, needle) in needles {
             assert!(!contains(&bytes, needle), "{what} in plain text in {name}");
         }
+    }
+}
+
+/// Every answer of the admin listener tells browsers not to frame, sniff or cache it.
+#[tokio::test]
+async fn management_answers_forbid_framing_sniffing_and_caching() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let answers = [
+        api.get("/apis").await.expect(200),
+        api.get("/openapi.json").await.expect(200),
+        api.get("/health").await.expect(200),
+        api.get("/apis/missing").await.expect(404),
+        api.with_token(None).get("/apis").await.expect(401),
+    ];
+    for answer in answers {
+        let h = &answer.headers;
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
     }
 }
