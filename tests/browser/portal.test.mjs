@@ -18,6 +18,8 @@ let dir, certs, backend, gatehouse, browser, page;
 const requested = [];
 /** The confirmations the portal asked for. */
 const confirmations = [];
+/** What the pages' Content-Security-Policy blocked: nothing, or a page lost a behaviour. */
+const blocked = [];
 
 before(async () => {
   dir = scratch();
@@ -32,6 +34,9 @@ before(async () => {
     dialog.accept();
   });
   page.on("request", (request) => requested.push(request.url()));
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
+  });
 });
 
 after(async () => {
@@ -246,6 +251,23 @@ ui("sign out ends the session", async () => {
   await page.waitForURL(/\/login$/);
   await page.goto(url("/ui/apis"));
   assert.match(page.url(), /\/login$/);
+});
+
+ui("another page cannot frame the portal", async () => {
+  const other = await browser.newPage();
+  try {
+    await other.setContent(`<iframe id="portal" src="${url("/login")}"></iframe>`);
+    await other.waitForTimeout(500);
+    const framed = other.frames().find((f) => f !== other.mainFrame());
+    assert.ok(framed, "the frame exists");
+    assert.equal(await framed.locator("#token").count(), 0, "the sign-in form must not render in a frame");
+  } finally {
+    await other.close();
+  }
+});
+
+ui("the pages' Content-Security-Policy blocked nothing they use", async () => {
+  assert.deepEqual(blocked, []);
 });
 
 ui("every asset came from Gatehouse itself", async () => {

@@ -1,4 +1,10 @@
 // Gatehouse portal: the few behaviours htmx does not cover.
+
+// The pages' Content-Security-Policy allows no inline style (app.css styles the indicators)
+// and no eval (no page uses htmx's JavaScript expressions). Set before htmx starts, at
+// DOMContentLoaded.
+htmx.config.includeIndicatorStyles = false;
+htmx.config.allowEval = false;
 document.addEventListener("change", function (event) {
   var target = event.target;
   // Test console: picking an operation fills in its method and path.

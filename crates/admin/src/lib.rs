@@ -6,6 +6,7 @@
 //! - [`router`]: the axum router of every management route ([`routes::ROUTES`]), behind the
 //!   admin token ([`AdminAuth`]); `GET /health` is the only open route.
 //! - [`ApiError`]: the one mapping from failures to `{"error":{...}}` answers.
+//! - [`AllowedHosts`]: the `Host` names the listener answers to (DNS rebinding).
 //!
 //! It depends on the model, the store and the certificate and policy cores; the gateway
 //! (data plane) never depends on it, and reads only the snapshots it publishes.
@@ -14,10 +15,12 @@ mod auth;
 mod control;
 mod error;
 mod handlers;
+mod host;
 pub mod openapi;
 mod portal;
 mod request;
 pub mod routes;
+mod security_headers;
 
 use std::sync::Arc;
 
@@ -31,6 +34,7 @@ use serde_json::json;
 pub use auth::{AdminAuth, InvalidTokenHash, hash_token};
 pub use control::{ControlPlane, Limits, StartError, Transaction};
 pub use error::ApiError;
+pub use host::{AllowedHosts, InvalidHostName};
 pub use portal::Sessions;
 
 /// Renders the data plane's metrics as Prometheus text; provided by whoever runs a gateway.
@@ -46,6 +50,9 @@ pub struct GatewayLink {
     pub addr: std::net::SocketAddr,
     /// The gateway's record of a traced call, by request id, as JSON.
     pub call: CallLookup,
+    /// The `x-gatehouse-trace` value that makes the gateway record a call (a secret of the
+    /// process: never shown); `None` means calls cannot be traced.
+    pub trace_key: Option<http::HeaderValue>,
 }
 
 /// Shared state of every handler.
@@ -61,6 +68,8 @@ pub struct AppState {
     pub gateway: Option<GatewayLink>,
     /// The portal's sign-in sessions.
     pub sessions: Arc<portal::Sessions>,
+    /// The `Host` names the listener answers to.
+    pub allowed_hosts: Arc<AllowedHosts>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -76,7 +85,10 @@ impl std::fmt::Debug for AppState {
 const OPEN_PATHS: &[&str] = &["/health"];
 
 /// The management API (every route of [`routes::ROUTES`] behind the token, plus `/health`)
-/// and the web portal (behind a sign-in session).
+/// and the web portal (behind a sign-in session). Every request must name an allowed host
+/// ([`AllowedHosts`]), and every answer carries headers that keep browsers from framing,
+/// sniffing or caching it. Serve it with connection info (`SocketAddr`) so that sign-in is
+/// rate limited per client, not only in all.
 pub fn router(state: AppState) -> Router {
     routes::add(Router::new())
         .merge(portal::router(state.clone()))
@@ -87,6 +99,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_token_unless_open,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            host::require_allowed_host,
+        ))
+        .layer(middleware::from_fn(security_headers::add))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

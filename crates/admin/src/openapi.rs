@@ -204,6 +204,8 @@ fn operation(route: &Route) -> Value {
             responses.insert("404".into(), error.clone());
         }
     }
+    // Every route: no token, and a Host that is not an IP literal, localhost or allowed.
+    responses.insert("421".into(), error.clone());
     responses.insert("401".into(), error);
     let mut op = json!({
         "summary": summary,

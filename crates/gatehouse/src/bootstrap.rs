@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
-use gatehouse_admin::{AdminAuth, AppState, ControlPlane, GatewayLink, Limits, hash_token};
+use gatehouse_admin::{
+    AdminAuth, AllowedHosts, AppState, ControlPlane, GatewayLink, Limits, hash_token,
+};
 use gatehouse_pki::MasterKey;
 use gatehouse_store::{SqliteStore, Store};
 use zeroize::Zeroizing;
@@ -24,6 +26,8 @@ const TOKEN_HASH_META: &str = "adminTokenHash";
 pub(crate) struct Config {
     pub(crate) data_dir: PathBuf,
     pub(crate) admin_listen: SocketAddr,
+    /// Host names the admin listener answers to besides IP literals and localhost.
+    pub(crate) admin_allowed_hosts: Vec<String>,
     pub(crate) gateway_listen: SocketAddr,
     pub(crate) master_key_file: Option<PathBuf>,
     pub(crate) max_body_bytes: usize,
@@ -41,6 +45,7 @@ impl From<&ServeArgs> for Config {
         Self {
             data_dir: args.data_dir.clone(),
             admin_listen: args.admin_listen,
+            admin_allowed_hosts: args.admin_allowed_hosts.clone(),
             gateway_listen: args.gateway_listen,
             master_key_file: args.master_key_file.clone(),
             max_body_bytes: args.max_body_bytes,
@@ -95,6 +100,8 @@ fn call_json(call: &gatehouse_proxy::CallRecord) -> serde_json::Value {
 
 /// Opens the data directory and starts the management API and the gateway.
 pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
+    let allowed_hosts =
+        Arc::new(AllowedHosts::new(&config.admin_allowed_hosts).context("--admin-allowed-hosts")?);
     let data_dir = &config.data_dir;
     create_private_dir(data_dir)?;
     let lock = lock_data_dir(data_dir)?;
@@ -157,9 +164,11 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: Some(Arc::new(move || metrics.render(&snapshots.load()))),
         gateway: Some(GatewayLink {
             addr: gateway_addr,
+            trace_key: gateway.trace_key(),
             call: Arc::new(move |id| traced.call(id).map(|c| call_json(&c))),
         }),
         sessions: Arc::default(),
+        allowed_hosts,
     });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -167,9 +176,13 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let admin_stop = stopped(stop_rx.clone());
     let admin_task = tokio::spawn(async move {
-        axum::serve(admin_listener, app)
-            .with_graceful_shutdown(admin_stop)
-            .await
+        // Connection info gives sign-in's rate limit the client's address.
+        axum::serve(
+            admin_listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(admin_stop)
+        .await
     });
     let gateway_stop = stopped(stop_rx);
     let gateway_task =

@@ -60,6 +60,17 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
     pub(crate) admin_listen: SocketAddr,
 
+    /// Host names (comma separated) the management API and portal answer to, besides IP
+    /// addresses and localhost; a request for any other name gets 421, so that no web site
+    /// can reach them through DNS rebinding.
+    #[arg(
+        long,
+        env = "GATEHOUSE_ADMIN_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAMES"
+    )]
+    pub(crate) admin_allowed_hosts: Vec<String>,
+
     /// Address of the gateway that serves API traffic.
     #[arg(long, env = "GATEHOUSE_GATEWAY_LISTEN", default_value = "0.0.0.0:8000")]
     pub(crate) gateway_listen: SocketAddr,

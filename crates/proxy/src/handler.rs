@@ -21,7 +21,7 @@ use crate::headers;
 use crate::metrics::Metrics;
 use crate::path;
 use crate::table::{OpEntry, RouteTable};
-use crate::trace::{CallLog, CallRecord, TRACE};
+use crate::trace::{CallLog, CallRecord, TRACE, TraceKey};
 use crate::upstream::{BackendBody, PresentedOn};
 
 /// The request id header, on the response and on the request to the back end.
@@ -39,6 +39,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) backend_timeout: Duration,
     pub(crate) calls: CallLog,
+    pub(crate) trace_key: TraceKey,
     ids: RequestIds,
 }
 
@@ -49,6 +50,7 @@ impl Shared {
             metrics,
             backend_timeout,
             calls: CallLog::default(),
+            trace_key: TraceKey::generate(),
             ids: RequestIds::new(),
         }
     }
@@ -97,7 +99,8 @@ pub(crate) async fn handle(
         ok.headers_mut().insert(REQUEST_ID, request_id);
         return Ok(ok);
     }
-    let traced = request.headers().contains_key(&TRACE);
+    // A trace header without the key is ignored (and, like any, not forwarded).
+    let traced = shared.trace_key.accepts(request.headers().get(&TRACE));
     let table = shared.table.load();
     let routed = path::normalise(request.uri().path())
         .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))

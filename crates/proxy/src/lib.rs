@@ -94,6 +94,14 @@ impl Gateway {
         self.shared.calls.find(request_id)
     }
 
+    /// The `x-gatehouse-trace` value that makes this gateway record a call: a random secret of
+    /// this process, for the portal's test console in the same process. It must not be shown
+    /// or logged; a header with any other value is ignored. `None` when no randomness was
+    /// available at start, and then no call is recorded.
+    pub fn trace_key(&self) -> Option<http::HeaderValue> {
+        self.shared.trace_key.value()
+    }
+
     /// The gateway's metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
         Arc::clone(&self.shared.metrics)
@@ -121,4 +129,76 @@ fn apply(shared: &Shared, pools: &Pools, snapshot: &Arc<Snapshot>) {
         elapsed_us = started.elapsed().as_micros() as u64,
         "gateway routes updated"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::Empty;
+    use hyper_util::rt::TokioIo;
+
+    /// Sends `GET /nothing` with the given trace header; returns the request id it got.
+    async fn call(addr: std::net::SocketAddr, trace: Option<&http::HeaderValue>) -> String {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let mut request = Request::get("/nothing").header(http::header::HOST, "gateway");
+        if let Some(trace) = trace {
+            request = request.header("x-gatehouse-trace", trace);
+        }
+        let response = sender
+            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::NOT_FOUND);
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn only_calls_with_the_process_trace_key_are_recorded() {
+        let provider = Arc::new(backend_provider());
+        let gateway = Arc::new(Gateway::new(
+            Options {
+                backend_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(5),
+                roots: SystemRoots::none(),
+                shutdown_grace: Duration::from_secs(1),
+                limits: Limits::default(),
+            },
+            provider,
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = Arc::clone(&gateway);
+        let task = tokio::spawn(async move {
+            serving
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+
+        let key = gateway.trace_key().expect("a trace key");
+        let wrong = http::HeaderValue::from_static("1");
+        for trace in [None, Some(&wrong)] {
+            let id = call(addr, trace).await;
+            assert!(gateway.call(&id).is_none(), "{trace:?} was recorded");
+        }
+        let id = call(addr, Some(&key)).await;
+        let record = gateway.call(&id).expect("the keyed call is recorded");
+        assert_eq!(record.status, 404);
+        assert_eq!(record.error.as_deref(), Some("RouteNotFound"));
+
+        let _ = stop.send(());
+        task.await.unwrap();
+    }
 }

@@ -22,6 +22,8 @@ use crate::AppState;
 
 /// Body bytes the console shows; the rest is counted, not shown.
 const SHOWN_BODY: usize = 64 * 1024;
+/// The header that asks the gateway to record the call.
+const TRACE: HeaderName = HeaderName::from_static("x-gatehouse-trace");
 /// How long the console waits for the gateway.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -216,10 +218,14 @@ async fn call(state: &AppState, form: &[(String, String)]) -> Result<ConsoleResu
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    let request = request
-        .header("x-gatehouse-trace", "1")
+    let mut request = request
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| ErrorView::message(format!("The request is not valid: {e}")))?;
+    // Replaces any trace header the operator typed: the gateway honours only its key.
+    match &link.trace_key {
+        Some(key) => request.headers_mut().insert(TRACE, key.clone()),
+        None => request.headers_mut().remove(TRACE),
+    };
 
     let started = Instant::now();
     let exchange = async {

@@ -2,36 +2,41 @@
 //! admin listener. A client of the management API: every change goes through the same route
 //! handlers as a REST call (in process), so the portal can do nothing the API would refuse.
 //!
-//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict);
-//! every state-changing request must carry the session's CSRF token in `X-CSRF-Token`, which
-//! the pages give htmx. Every asset is built into the binary; nothing loads from elsewhere.
+//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict),
+//! rate limited per client and in all ([`limit`]); sessions end when idle and at a fixed age
+//! ([`sessions`]). Every state-changing request must carry the session's CSRF token in
+//! `X-CSRF-Token`, which the pages give htmx. Every asset is built into the binary; nothing
+//! loads from elsewhere, and no page has inline script or style, so the Content-Security-Policy
+//! allows none.
 
 mod apis;
 mod backends;
 mod certificates;
 mod console;
+mod limit;
+mod sessions;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
 
 use askama::Template;
-use axum::Router;
 use axum::body::Body;
-use axum::extract::{Form, Request, State};
+use axum::extract::{ConnectInfo, Form, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
 use crate::AppState;
+pub use sessions::Sessions;
+pub(crate) use sessions::Signed;
 
 const COOKIE: &str = "gatehouse_session";
-/// Sessions end after this much inactivity.
-const IDLE: Duration = Duration::from_secs(8 * 3600);
 
 /// Whether the portal (not the bearer-token API) serves `path`.
 pub(crate) fn owns(path: &str) -> bool {
@@ -40,71 +45,6 @@ pub(crate) fn owns(path: &str) -> bool {
         || path == "/logout"
         || path.starts_with("/ui/")
         || path.starts_with("/assets/")
-}
-
-/// Signed-in sessions, in memory: a restart signs everyone out.
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
-
-impl std::fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sessions(..)")
-    }
-}
-
-struct Session {
-    csrf: String,
-    last_seen: Instant,
-}
-
-/// The signed-in session of a request, for templates.
-#[derive(Clone)]
-pub(crate) struct Signed {
-    pub(crate) csrf: String,
-}
-
-impl Sessions {
-    fn open(&self) -> Option<(String, String)> {
-        let id = random_hex(32)?;
-        let csrf = random_hex(32)?;
-        let mut map = self.map.lock().ok()?;
-        map.retain(|_, s| s.last_seen.elapsed() < IDLE);
-        map.insert(
-            id.clone(),
-            Session {
-                csrf: csrf.clone(),
-                last_seen: Instant::now(),
-            },
-        );
-        Some((id, csrf))
-    }
-
-    fn touch(&self, id: &str) -> Option<Signed> {
-        let mut map = self.map.lock().ok()?;
-        let session = map.get_mut(id)?;
-        if session.last_seen.elapsed() >= IDLE {
-            map.remove(id);
-            return None;
-        }
-        session.last_seen = Instant::now();
-        Some(Signed {
-            csrf: session.csrf.clone(),
-        })
-    }
-
-    fn close(&self, id: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(id);
-        }
-    }
-}
-
-fn random_hex(n: usize) -> Option<String> {
-    let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).ok()?;
-    Some(hex::encode(bytes))
 }
 
 fn session_id(headers: &HeaderMap) -> Option<String> {
@@ -221,8 +161,27 @@ async fn login_page(headers: HeaderMap, State(state): State<AppState>) -> Respon
 
 async fn login(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    // Served without connection info (in-process calls), every attempt counts as one client's:
+    // stricter, never looser.
+    let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.0.ip());
+    let limiter = &state.sessions.sign_in;
+    if let Err(wait) = limiter.attempt(client, Instant::now()) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        let mut response = render(&LoginPage {
+            error: Some(format!(
+                "Too many failed sign-ins. Try again in {seconds} seconds."
+            )),
+        });
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
     if !state.auth.verify(token) {
         let mut response = render(&LoginPage {
@@ -231,13 +190,14 @@ async fn login(
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     }
+    limiter.succeeded(client, Instant::now());
     let Some((id, _)) = state.sessions.open() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session").into_response();
     };
     let mut response = Redirect::to("/ui/certificates").into_response();
     if let Ok(cookie) = HeaderValue::from_str(&format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        IDLE.as_secs()
+        sessions::LIFETIME.as_secs()
     )) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }

@@ -230,6 +230,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
     let running = bootstrap::start(bootstrap::Config {
         data_dir: data_dir.to_path_buf(),
         admin_listen: args.admin_listen,
+        admin_allowed_hosts: Vec::new(),
         gateway_listen: args.gateway_listen,
         master_key_file: None,
         max_body_bytes: 256 * 1024,

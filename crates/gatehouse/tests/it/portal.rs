@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::support::backend::Mode;
-use crate::support::server::{Api, Options, Reply, Server, start};
+use crate::support::server::{Api, Options, Reply, Server, raw_http, start};
 use crate::support::setup::{Mtls, mtls_setup, upload_pem, use_certificate};
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
@@ -283,4 +283,214 @@ async fn sessions_csrf_and_ids_guard_every_change() {
         .await
         .expect(204);
     browser.get("/ui/apis").await.expect(303);
+}
+
+#[tokio::test]
+async fn only_the_console_can_trace_and_no_trace_header_reaches_the_back_end() {
+    let (setup, thumb) = configured(Mode::Echo, None).await;
+    let (server, backend) = (&setup.server, &setup.backend);
+
+    // A client's trace header is taken off before the back end, whatever its value.
+    for value in ["1", &"0".repeat(64)] {
+        server
+            .gateway()
+            .send(
+                "GET",
+                "/echo/from-a-client",
+                Vec::new(),
+                &[("x-gatehouse-trace", value)],
+            )
+            .await
+            .expect(200);
+    }
+
+    // The console's own trace (with the process's key) is honoured, and not forwarded either.
+    let browser = Browser::sign_in(server).await;
+    let (page, presented) = browser.console("/echo/from-the-console").await;
+    assert!(page.contains("200 OK"), "{page}");
+    assert!(presented.contains(&thumb), "{presented}");
+    // Even when the operator types a trace header of their own.
+    let typed = browser
+        .post(
+            "/ui/console",
+            &[
+                ("method", "GET"),
+                ("path", "/echo/typed"),
+                ("headers", "x-gatehouse-trace: 1"),
+                ("body", ""),
+            ],
+        )
+        .await
+        .expect(200)
+        .text();
+    assert!(typed.contains(&thumb), "{typed}");
+
+    let seen = backend.seen();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|s| !s.headers.contains_key("x-gatehouse-trace")),
+        "{seen:?}"
+    );
+}
+
+/// Signs in (or tries to) from `local`: the status and `Retry-After` of the answer.
+async fn sign_in_from(
+    server: &Server,
+    local: std::net::IpAddr,
+    token: &str,
+) -> (u16, Option<u64>, String) {
+    let body = format!("token={}", encode(token));
+    let port = server.admin.port();
+    let answer = raw_http(
+        server.admin,
+        Some(local),
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: \
+             application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n\
+             {body}",
+            body.len()
+        ),
+    )
+    .await;
+    let status = answer[9..12].parse().unwrap();
+    let retry_after = answer
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, v)| v.trim().parse().unwrap());
+    (status, retry_after, answer)
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_client_and_in_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let token = server.options.token.clone().unwrap();
+    let me: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let browser = Browser::sign_in(&server).await;
+
+    // Signing in with the token does not count; five wrong tokens a minute do.
+    for _ in 0..6 {
+        assert_eq!(sign_in_from(&server, me, &token).await.0, 303);
+    }
+    for n in 0..5 {
+        let (status, _, answer) = sign_in_from(&server, me, &format!("guess-{n}")).await;
+        assert_eq!(status, 401, "{answer}");
+    }
+    for guess in ["guess-5", token.as_str()] {
+        let (status, retry_after, answer) = sign_in_from(&server, me, guess).await;
+        assert_eq!(status, 429, "{answer}");
+        let wait = retry_after.expect("Retry-After");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(answer.contains("Too many failed sign-ins"), "{answer}");
+    }
+    // A session opened before is not held up.
+    browser.get("/ui/apis").await.expect(200);
+
+    // Other clients (other loopback addresses) still get their own tries, until failures from
+    // all of them together reach the global cap: 30 a minute, 5 already spent above.
+    let mut spent = 5;
+    for host in 2..=6u8 {
+        let client = std::net::IpAddr::from([127, 0, 0, host]);
+        for n in 0..5 {
+            let (status, _, answer) = sign_in_from(&server, client, &format!("g{n}")).await;
+            assert_eq!(status, 401, "client {client}, try {n}: {answer}");
+            spent += 1;
+        }
+    }
+    assert_eq!(spent, 30);
+    let fresh = std::net::IpAddr::from([127, 0, 0, 7]);
+    let (status, retry_after, answer) = sign_in_from(&server, fresh, "first-try").await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(retry_after.is_some());
+}
+
+#[tokio::test]
+async fn pages_forbid_framing_sniffing_caching_and_inline_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let anonymous = Api::new(server.admin, None);
+    let browser = Browser::sign_in(&server).await;
+    // Something on every page that lists or edits.
+    browser
+        .post(
+            "/ui/apis",
+            &[("id", "a1"), ("path", "a1"), ("service_url", "https://a")],
+        )
+        .await
+        .expect(204);
+
+    let mut pages = vec![("/login", anonymous.get("/login").await.expect(200))];
+    for path in [
+        "/ui/certificates",
+        "/ui/ca-certificates",
+        "/ui/backends",
+        "/ui/backends/new",
+        "/ui/apis",
+        "/ui/apis/a1",
+        "/ui/policy",
+        "/ui/policy?api=a1",
+        "/ui/console",
+    ] {
+        pages.push((path, browser.get(path).await.expect(200)));
+    }
+    for (path, page) in &pages {
+        let h = &page.headers;
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "object-src 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        // Nothing the policy would block: no inline script, style or event handler.
+        let html = page.text();
+        assert!(!html.contains("<style"), "{path}");
+        assert!(!html.contains(" style="), "{path}");
+        assert!(!has_event_handler(&html), "{path}: an on* attribute");
+        assert!(!html.contains("javascript:"), "{path}");
+        for script in html.split("<script").skip(1) {
+            assert!(
+                script.starts_with(" src=\"/assets/"),
+                "{path}: <script{script}"
+            );
+        }
+    }
+    // htmx fragments, redirects and refusals carry the headers too.
+    let fragment = browser
+        .post("/ui/apis", &[("id", "bad?id"), ("path", "b")])
+        .await
+        .expect(200);
+    let to_login = anonymous.get("/ui/apis").await.expect(303);
+    for answer in [fragment, to_login] {
+        assert_eq!(answer.headers["x-frame-options"], "DENY");
+        assert_eq!(answer.headers["cache-control"], "no-store");
+    }
+    // The assets are the same for everyone: cacheable, and still typed strictly.
+    let asset = anonymous.get("/assets/app.js").await.expect(200);
+    assert_eq!(asset.headers["x-content-type-options"], "nosniff");
+    assert!(
+        asset.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+}
+
+/// Whether `html` has an event handler attribute (` onclick=`, ` onload=`...).
+fn has_event_handler(html: &str) -> bool {
+    html.match_indices(" on").any(|(at, _)| {
+        let rest = &html[at + 3..];
+        let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+        name_len > 0 && rest[name_len..].starts_with('=')
+    })
 }

@@ -1,9 +1,10 @@
-//! Admin authentication on every route, and secrets that never leave.
+//! Admin authentication on every route, the host names and browser headers of the admin
+//! listener, and secrets that never leave.
 
 use serde_json::json;
 
 use crate::support::pki::{KeyKind, Pki, b64};
-use crate::support::server::{Options, start};
+use crate::support::server::{Options, TOKEN, raw_http, start, try_start};
 use crate::support::{all_files, contains};
 
 #[tokio::test]
@@ -53,6 +54,7 @@ async fn openapi_describes_every_route() {
             "{method} {path} undocumented"
         );
         assert!(op["responses"]["401"].is_object(), "{method} {path}");
+        assert!(op["responses"]["421"].is_object(), "{method} {path}");
     }
     let described: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(described, gatehouse_admin::routes::ROUTES.len());
@@ -295,4 +297,168 @@ async fn crafted_certificate_subjects_cannot_forge_log_lines() {
             .any(|e| e["fields"]["subject"] == json!(subject)),
         "{logs}"
     );
+}
+
+/// What a web page that rebinds its own name to 127.0.0.1 sends: its name in `Host`. Only IP
+/// literals, localhost and the names the operator allowed are answered.
+#[tokio::test]
+async fn the_admin_listener_answers_only_to_its_own_host_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = vec![
+        "--admin-allowed-hosts".into(),
+        "admin.example, Gate.Internal.".into(),
+    ];
+    let server = start(options);
+    let api = server.api();
+    let port = server.admin.port();
+
+    for host in [
+        "evil.example".to_string(),
+        format!("evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("admin.example.evil:{port}"),
+    ] {
+        for path in ["/apis", "/health", "/openapi.json", "/no/such/route"] {
+            let refused = api.send("GET", path, Vec::new(), &[("host", &host)]).await;
+            assert_eq!(refused.status.as_u16(), 421, "{host} {path}");
+            assert_eq!(refused.code(), "HostNotAllowed", "{host} {path}");
+            assert!(
+                refused.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("--admin-allowed-hosts")
+            );
+            assert_eq!(refused.headers["x-frame-options"], "DENY");
+        }
+        for path in ["/login", "/ui/certificates", "/assets/app.js", "/"] {
+            let refused = api.send("GET", path, Vec::new(), &[("host", &host)]).await;
+            assert_eq!(refused.status.as_u16(), 421, "{host} {path}");
+            assert!(
+                refused.headers["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
+            let page = refused.text();
+            assert!(page.contains("--admin-allowed-hosts"), "{page}");
+            assert!(!page.contains("evil"), "the page echoes nothing: {page}");
+        }
+        // A sign-in through a rebound name is refused before the token is looked at.
+        api.send(
+            "POST",
+            "/login",
+            format!("token={TOKEN}").into_bytes(),
+            &[
+                ("host", &host),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+        )
+        .await
+        .expect(421);
+    }
+
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_string(),
+        format!("[::1]:{port}"),
+        format!("localhost:{port}"),
+        "LocalHost".to_string(),
+        format!("admin.example:{port}"),
+        "ADMIN.example.".to_string(),
+        format!("gate.internal:{port}"),
+    ] {
+        api.send("GET", "/apis", Vec::new(), &[("host", &host)])
+            .await
+            .expect(200);
+        api.send("GET", "/login", Vec::new(), &[("host", &host)])
+            .await
+            .expect(200);
+    }
+
+    // No host at all (HTTP/1.0), and an absolute request target naming another host.
+    let close = "Connection: close\r\n\r\n";
+    let none = raw_http(
+        server.admin,
+        None,
+        &format!("GET /health HTTP/1.0\r\n{close}"),
+    )
+    .await;
+    assert!(none.starts_with("HTTP/1.0 421"), "{none}");
+    let absolute = raw_http(
+        server.admin,
+        None,
+        &format!("GET http://evil.example/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{close}"),
+    )
+    .await;
+    assert!(absolute.starts_with("HTTP/1.1 421"), "{absolute}");
+    let fine = raw_http(
+        server.admin,
+        None,
+        &format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{close}"),
+    )
+    .await;
+    assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
+}
+
+#[tokio::test]
+async fn allowed_host_names_come_from_the_environment_too_and_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.env = vec![(
+        "GATEHOUSE_ADMIN_ALLOWED_HOSTS".into(),
+        "gatehouse.test,other.test".into(),
+    )];
+    let server = start(options);
+    for (host, status) in [
+        ("gatehouse.test", 200),
+        ("other.test:1", 200),
+        ("third.test", 421),
+    ] {
+        server
+            .api()
+            .send("GET", "/apis", Vec::new(), &[("host", host)])
+            .await
+            .expect(status);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = vec![
+        "--admin-allowed-hosts".into(),
+        "https://admin.example:8001".into(),
+    ];
+    let Err((logs, status)) = try_start(options) else {
+        panic!("a URL is not a host name, yet the server started");
+    };
+    assert!(status.is_some_and(|s| !s.success()), "{logs}");
+    assert!(logs.contains("--admin-allowed-hosts"), "{logs}");
+    assert!(logs.contains("is not a host name"), "{logs}");
+}
+
+/// Every answer of the admin listener tells browsers not to frame, sniff or cache it.
+#[tokio::test]
+async fn management_answers_forbid_framing_sniffing_and_caching() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let api = server.api();
+    let answers = [
+        api.get("/apis").await.expect(200),
+        api.get("/openapi.json").await.expect(200),
+        api.get("/health").await.expect(200),
+        api.get("/apis/missing").await.expect(404),
+        api.with_token(None).get("/apis").await.expect(401),
+    ];
+    for answer in answers {
+        let h = &answer.headers;
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+    }
 }

@@ -367,3 +367,22 @@ impl Api {
         self.send("DELETE", path, Vec::new(), headers).await
     }
 }
+
+/// Sends `request` (raw HTTP/1.1 text, which should say `Connection: close`) to `addr` from
+/// `local` (another loopback address stands for another client) and returns everything the
+/// server answered before closing.
+pub async fn raw_http(addr: SocketAddr, local: Option<std::net::IpAddr>, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(ip) = local {
+        socket.bind(SocketAddr::new(ip, 0)).unwrap();
+    }
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}

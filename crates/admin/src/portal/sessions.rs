@@ -1,0 +1,182 @@
+//! Signed-in sessions, in memory: a restart signs everyone out. A session ends after an hour
+//! without a request, and twelve hours after sign-in however busy it is, so a stolen cookie
+//! or an unattended browser does not stay signed in for good.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::limit::SignInLimiter;
+
+/// Sessions end after this much inactivity.
+pub(crate) const IDLE: Duration = Duration::from_secs(3600);
+/// Sessions end this long after sign-in, active or not.
+pub(crate) const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// Sessions kept at most; signing in beyond ends the least recently used one.
+const KEPT: usize = 256;
+
+/// The portal's signed-in sessions, and the count of sign-in attempts that open them.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+    /// Failed sign-ins per client and in all, for the rate limit.
+    pub(crate) sign_in: SignInLimiter,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sessions(..)")
+    }
+}
+
+struct Session {
+    csrf: String,
+    created: Instant,
+    last_seen: Instant,
+}
+
+impl Session {
+    fn live(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_seen) < IDLE
+            && now.saturating_duration_since(self.created) < LIFETIME
+    }
+}
+
+/// The signed-in session of a request, for templates.
+#[derive(Clone)]
+pub(crate) struct Signed {
+    pub(crate) csrf: String,
+}
+
+impl Sessions {
+    /// Opens a session: its id (the cookie) and CSRF token. Ended sessions are dropped here.
+    pub(crate) fn open(&self) -> Option<(String, String)> {
+        self.open_at(Instant::now())
+    }
+
+    fn open_at(&self, now: Instant) -> Option<(String, String)> {
+        let id = random_hex(32)?;
+        let csrf = random_hex(32)?;
+        let mut map = self.map.lock().ok()?;
+        map.retain(|_, s| s.live(now));
+        if map.len() >= KEPT
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, s)| s.last_seen)
+                .map(|(id, _)| id.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            id.clone(),
+            Session {
+                csrf: csrf.clone(),
+                created: now,
+                last_seen: now,
+            },
+        );
+        Some((id, csrf))
+    }
+
+    /// The session with cookie `id`, if it is live; marks it used. An ended one is removed.
+    pub(crate) fn touch(&self, id: &str) -> Option<Signed> {
+        self.touch_at(id, Instant::now())
+    }
+
+    fn touch_at(&self, id: &str, now: Instant) -> Option<Signed> {
+        let mut map = self.map.lock().ok()?;
+        let session = map.get_mut(id)?;
+        if !session.live(now) {
+            map.remove(id);
+            return None;
+        }
+        session.last_seen = now;
+        Some(Signed {
+            csrf: session.csrf.clone(),
+        })
+    }
+
+    /// Ends the session with cookie `id` (sign-out).
+    pub(crate) fn close(&self, id: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(id);
+        }
+    }
+}
+
+fn random_hex(n: usize) -> Option<String> {
+    let mut bytes = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn len(sessions: &Sessions) -> usize {
+        sessions.map.lock().unwrap().len()
+    }
+
+    #[test]
+    fn a_session_ends_after_an_idle_hour() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let (id, csrf) = sessions.open_at(t0).unwrap();
+        let later = t0 + IDLE - Duration::from_secs(1);
+        assert_eq!(sessions.touch_at(&id, later).unwrap().csrf, csrf);
+        // Use moved the idle clock on.
+        assert!(sessions.touch_at(&id, later + IDLE / 2).is_some());
+        assert!(sessions.touch_at(&id, later + IDLE / 2 + IDLE).is_none());
+        assert_eq!(len(&sessions), 0, "the ended session was removed");
+        assert!(sessions.touch_at(&id, later).is_none(), "and stays ended");
+    }
+
+    #[test]
+    fn a_busy_session_still_ends_twelve_hours_after_sign_in() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let (id, _) = sessions.open_at(t0).unwrap();
+        let step = IDLE - Duration::from_secs(60);
+        let mut now = t0;
+        while now + step < t0 + LIFETIME {
+            now += step;
+            assert!(sessions.touch_at(&id, now).is_some(), "{:?}", now - t0);
+        }
+        assert!(sessions.touch_at(&id, t0 + LIFETIME).is_none());
+        assert_eq!(len(&sessions), 0);
+    }
+
+    #[test]
+    fn signing_in_drops_ended_sessions_and_keeps_a_bounded_number() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            sessions.open_at(t0).unwrap();
+        }
+        let (fresh, _) = sessions.open_at(t0 + IDLE).unwrap();
+        assert_eq!(len(&sessions), 1, "the idle ones went");
+        assert!(sessions.touch_at(&fresh, t0 + IDLE).is_some());
+
+        let t1 = t0 + IDLE + Duration::from_secs(1);
+        for n in 0..KEPT + 5 {
+            sessions
+                .open_at(t1 + Duration::from_millis(n as u64))
+                .unwrap();
+        }
+        assert_eq!(len(&sessions), KEPT);
+        assert!(
+            sessions.touch_at(&fresh, t1).is_none(),
+            "the least recently used session made room"
+        );
+    }
+
+    #[test]
+    fn sign_out_ends_the_session() {
+        let sessions = Sessions::default();
+        let (id, _) = sessions.open().unwrap();
+        assert!(sessions.touch(&id).is_some());
+        sessions.close(&id);
+        assert!(sessions.touch(&id).is_none());
+    }
+}
