@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::pki::{KeyKind, Pki, b64};
+use crate::support::pki::{CertFiles, KeyKind, Pki, TestCa, b64};
 use crate::support::server::{Options, TOKEN, raw_http, start, try_start};
 use crate::support::{all_files, contains};
 
@@ -72,131 +72,324 @@ async fn openapi_describes_every_route() {
     }
 }
 
-/// Uploads a certificate whose key and password are known, exercises every route, then looks
-/// for the key (PEM body and DER bytes) and the password in every response, the most verbose
-/// log, and every file of the data directory.
-#[tokio::test]
-async fn key_and_password_never_leave() {
-    let pki = Pki::new();
-    let files = pki.self_signed("secret", "/O=Bars/CN=secret-client", KeyKind::Rsa);
-    let password = "Very-Secret-Pfx-Pass-4242";
-    let pfx = pki.pfx(&files, password, false);
-    let key_pem = String::from_utf8(pki.read(&files.key)).unwrap();
-    let key_body: String = key_pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let key_der = crate::support::pki::openssl(
+/// Every form a secret could leak in: the private key as PKCS#8 and PKCS#1 DER, their base64
+/// (whole and PEM lines), their hex in either case; passwords plain and in base64.
+fn leak_needles(pki: &Pki, files: &CertFiles, password: &str) -> Vec<(String, Vec<u8>)> {
+    let key_path = files.key.to_string_lossy().to_string();
+    let pkcs8 =
+        crate::support::pki::openssl(pki.path(), &["pkey", "-in", &key_path, "-outform", "DER"]);
+    let pkcs1 = crate::support::pki::openssl(
+        pki.path(),
+        &["rsa", "-in", &key_path, "-traditional", "-outform", "DER"],
+    );
+    let pkcs1_pem = String::from_utf8(crate::support::pki::openssl(
+        pki.path(),
+        &["rsa", "-in", &key_path, "-traditional"],
+    ))
+    .unwrap();
+    assert!(pkcs1_pem.contains("BEGIN RSA PRIVATE KEY"), "{pkcs1_pem}");
+    let pkcs8_pem = String::from_utf8(pki.read(&files.key)).unwrap();
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    for (form, der, pem) in [
+        ("PKCS#8", &pkcs8, &pkcs8_pem),
+        ("PKCS#1", &pkcs1, &pkcs1_pem),
+    ] {
+        // A window from the middle catches a partial or re-wrapped copy as well.
+        let middle = &der[der.len() / 2 - 24..der.len() / 2 + 24];
+        needles.push((format!("key {form} DER"), der.clone()));
+        needles.push((format!("key {form} DER, 48 bytes of it"), middle.to_vec()));
+        needles.push((format!("key {form} base64"), b64(der).into_bytes()));
+        let hex: String = middle.iter().map(|b| format!("{b:02x}")).collect();
+        needles.push((format!("key {form} HEX"), hex.to_uppercase().into_bytes()));
+        needles.push((format!("key {form} hex"), hex.into_bytes()));
+        for (i, line) in pem.lines().filter(|l| !l.starts_with("-----")).enumerate() {
+            if line.len() >= 32 {
+                needles.push((format!("key {form} PEM line {i}"), line.as_bytes().to_vec()));
+            }
+        }
+    }
+    // An RSA private key holds its public modulus, which the certificate publishes: a window
+    // that also occurs in the certificate's public forms (DER, hex, base64 at any of the three
+    // byte alignments a stored copy may have) says nothing about the private key.
+    let cert = crate::support::pki::openssl(
         pki.path(),
         &[
-            "pkey",
+            "x509",
             "-in",
-            &files.key.to_string_lossy(),
+            &files.cert.to_string_lossy(),
             "-outform",
             "DER",
         ],
     );
-    let key_line = key_pem.lines().nth(1).unwrap().to_string();
+    let mut public: Vec<Vec<u8>> = vec![cert.clone()];
+    for skip in 0..3 {
+        public.push(b64(&cert[skip..]).into_bytes());
+    }
+    let cert_hex: String = cert.iter().map(|b| format!("{b:02x}")).collect();
+    public.push(cert_hex.to_uppercase().into_bytes());
+    public.push(cert_hex.into_bytes());
+    needles.retain(|(_, needle)| !public.iter().any(|p| contains(p, needle)));
+    assert!(
+        needles.len() >= 12,
+        "too few private needles: {}",
+        needles.len()
+    );
+    needles.push(("password".into(), password.as_bytes().to_vec()));
+    needles.push((
+        "password base64".into(),
+        b64(password.as_bytes()).into_bytes(),
+    ));
+    needles
+}
+
+/// A regression of the test itself: it walked only GET routes, with ids that 404, and looked
+/// for the key as raw DER and base64 only. Now every route and method is exercised with real
+/// entities (error paths too), with the portal's pages, `/metrics`, calls through the gateway
+/// (traced by the console); then every answer, the most verbose log and every file of the
+/// data directory are searched for the key in every encoding and each password and secret
+/// plain and in base64.
+#[tokio::test]
+async fn key_and_password_never_leave() {
+    use crate::support::backend;
+    use crate::support::portal::Browser;
+    use crate::support::setup::base;
+    use base64::Engine as _;
+
+    let pki = Pki::new();
+    let files = pki.self_signed("secret", "/O=Bars/CN=secret-client", KeyKind::Rsa);
+    let password = "Very-Secret-Pfx-Pass-4242";
+    let pfx = pki.pfx(&files, password, false);
+    let legacy_pfx = pki.pfx(&files, password, true);
+    let key_pem = String::from_utf8(pki.read(&files.key)).unwrap();
+    let cert_pem = String::from_utf8(pki.read(&files.cert)).unwrap();
+    let header_secret = "hdr-Secret-5150";
+    let bearer_secret = "bearer-Secret-6160";
+    let basic_secret = "basic-Secret-7170";
+    let mut needles = leak_needles(&pki, &files, password);
+    let b64s = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for (what, secret) in [
+        ("back-end header secret", header_secret.to_string()),
+        ("back-end bearer secret", bearer_secret.to_string()),
+        ("policy password", basic_secret.to_string()),
+        ("policy password base64", b64s(basic_secret)),
+        ("Basic credentials", b64s(&format!("u:{basic_secret}"))),
+    ] {
+        needles.push((what.to_string(), secret.into_bytes()));
+    }
+
+    // A real back end that requires a client certificate, trusted through an uploaded CA.
+    let ca = TestCa::new("Secrets Test CA");
+    let back_end = backend::start(backend::Options::mtls(ca.server(&["localhost"], -1, 30))).await;
+    let url = base(&back_end, "localhost", "https");
 
     let dir = tempfile::tempdir().unwrap();
     let mut options = Options::new(dir.path());
     options.log = "trace".into();
     let mut server = start(options);
     let api = server.api();
-    let mut responses = Vec::new();
-    responses.push(
-        api.put(
+    let mut answers: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut keep = |what: String, reply: crate::support::server::Reply| {
+        answers.push((what, reply.body.to_vec()));
+    };
+
+    // Entities of every kind, through the API.
+    let setup: Vec<(&str, serde_json::Value)> = vec![
+        (
             "/certificates/secret",
-            &json!({"properties": {"data": b64(&pfx), "password": password}}),
-        )
-        .await
-        .expect(201),
-    );
-    responses.push(api.put("/certificates/secret2", &json!({"properties": {"pem": key_pem.clone() + &String::from_utf8(pki.read(&files.cert)).unwrap()}})).await.expect(201));
-    responses.push(
-        api.put(
-            "/certificates/bad",
-            &json!({"properties": {"data": b64(&pfx), "password": format!("{password}x")}}),
-        )
-        .await
-        .expect(400),
-    );
-    responses.push(
-        api.put(
-            "/certificates/bad2",
-            &json!({"properties": {"data": b64(&pfx), "password": 7}}),
-        )
-        .await
-        .expect(400),
-    );
-    api.put(
-        "/apis/echo",
-        &json!({"properties": {"path": "echo", "serviceUrl": "https://b.example"}}),
-    )
-    .await
-    .expect(201);
-    let header_secret = "hdr-Secret-5150";
-    let bearer_secret = "bearer-Secret-6160";
-    let basic_secret = "basic-Secret-7170";
-    api.put("/backends/b", &json!({"properties": {"url": "https://b.example", "credentials": {"header": {"x-key": [header_secret]}, "authorization": {"scheme": "Bearer", "parameter": bearer_secret}}}}))
-        .await
-        .expect(201);
-    api.put("/policies/policy", &json!({"properties": {"value": format!("<policies><inbound><authentication-basic username=\"u\" password=\"{basic_secret}\" /></inbound></policies>")}}))
-        .await
-        .expect(201);
-    responses.push(
-        api.put(
+            json!({"properties": {"data": b64(&pfx), "password": password}}),
+        ),
+        (
+            "/certificates/legacy",
+            json!({"properties": {"data": b64(&legacy_pfx), "password": password}}),
+        ),
+        (
+            "/certificates/secret2",
+            json!({"properties": {"pem": format!("{key_pem}{cert_pem}")}}),
+        ),
+        (
+            "/caCertificates/ca",
+            json!({"properties": {"data": b64(&ca.der)}}),
+        ),
+        (
+            "/backends/b",
+            json!({"properties": {"url": url, "tls": {"caCertificateIds": ["ca"]},
+            "credentials": {"certificateIds": ["secret2"], "header": {"x-key": [header_secret]},
+                            "authorization": {"scheme": "Bearer", "parameter": bearer_secret}}}}),
+        ),
+        (
+            "/apis/echo",
+            json!({"properties": {"path": "echo", "serviceUrl": url}}),
+        ),
+        (
+            "/apis/echo/operations/op",
+            json!({"properties": {"method": "GET", "urlTemplate": "/*"}}),
+        ),
+        (
+            "/policies/policy",
+            json!({"properties": {"value": format!(
+            "<policies><inbound><authentication-basic username=\"u\" password=\"{basic_secret}\" /></inbound></policies>")}}),
+        ),
+        (
+            "/apis/echo/operations/op/policies/policy",
+            json!({"properties": {"value":
+            "<policies><inbound><base /></inbound></policies>"}}),
+        ),
+        (
             "/apis/echo/gatewayCredentials",
-            &json!({"properties": {"type": "clientCertificate", "certificateId": "secret"}}),
-        )
-        .await
-        .expect(200),
-    );
+            json!({"properties": {"type": "clientCertificate", "certificateId": "secret"}}),
+        ),
+    ];
+    for (path, body) in &setup {
+        let reply = api.put(path, body).await;
+        assert!(reply.status.is_success(), "{path}: {}", reply.text());
+        keep(format!("PUT {path}"), reply);
+    }
+
+    // Calls through the gateway: the certificate is used in real handshakes.
+    for _ in 0..3 {
+        server.gateway().get("/echo/x").await.expect(200);
+    }
+
+    // Every route and method of the management API, on real entities and on missing ones.
+    let concrete = |path: &str, found: bool| {
+        let (cert, ca_id, backend_id, api_id, op) = if found {
+            ("secret", "ca", "b", "echo", "op")
+        } else {
+            ("no-cert", "no-ca", "no-backend", "no-api", "no-op")
+        };
+        path.replace("{certificateId}", cert)
+            .replace("{caCertificateId}", ca_id)
+            .replace("{backendId}", backend_id)
+            .replace("{apiId}", api_id)
+            .replace("{operationId}", op)
+    };
+    let wrong_password =
+        json!({"properties": {"data": b64(&pfx), "password": format!("{password}x")}});
     for route in gatehouse_admin::routes::ROUTES {
         let (method, path) = (route.method, route.path);
-        if method != "GET" {
-            continue;
+        for found in [true, false] {
+            let target = concrete(path, found);
+            match method {
+                "GET" => {
+                    let reply = api.get(&target).await;
+                    keep(format!("GET {target}"), reply);
+                }
+                "PUT" => {
+                    // Back what GET answered (masks included), something invalid, and for
+                    // certificates the real file with a wrong password.
+                    let current = api.get(&target).await;
+                    if current.status.is_success() {
+                        let reply = api.put(&target, &current.json()).await;
+                        keep(format!("PUT {target} (round trip)"), reply);
+                    }
+                    let reply = api
+                        .put(&target, &json!({"properties": {"bogus": password}}))
+                        .await;
+                    keep(format!("PUT {target} (invalid)"), reply);
+                    if target.starts_with("/certificates/") {
+                        let reply = api.put(&target, &wrong_password).await;
+                        keep(format!("PUT {target} (wrong password)"), reply);
+                    }
+                }
+                "DELETE" => {
+                    // A stale ETag changes nothing; what is in use is refused with its users.
+                    let reply = api.delete_with(&target, &[("if-match", "\"stale\"")]).await;
+                    keep(format!("DELETE {target} (stale)"), reply);
+                    if target.starts_with("/certificates/")
+                        || target.starts_with("/caCertificates/")
+                    {
+                        let reply = api.delete(&target).await;
+                        keep(format!("DELETE {target}"), reply);
+                    }
+                }
+                other => panic!("a route with method {other} is not walked: {path}"),
+            }
         }
-        let concrete = path
-            .replace("{certificateId}", "secret")
-            .replace("{caCertificateId}", "none")
-            .replace("{backendId}", "b")
-            .replace("{apiId}", "echo")
-            .replace("{operationId}", "none");
-        responses.push(api.get(&concrete).await);
+    }
+    keep("GET /metrics".into(), api.get("/metrics").await.expect(200));
+
+    // The portal: every page, a traced console call, and the forms that show secrets masked.
+    let browser = Browser::sign_in(&server).await;
+    for page in [
+        "/ui/certificates",
+        "/ui/ca-certificates",
+        "/ui/backends",
+        "/ui/backends/new",
+        "/ui/backends/b",
+        "/ui/apis",
+        "/ui/apis/echo",
+        "/ui/policy",
+        "/ui/policy?api=echo",
+        "/ui/policy?api=echo&operation=op",
+        "/ui/console",
+    ] {
+        keep(
+            format!("portal {page}"),
+            browser.get(page).await.expect(200),
+        );
+    }
+    let console = browser
+        .post(
+            "/ui/console",
+            // The test back end echoes request headers (the gateway's credentials among
+            // them) except on /download/N, and what a back end echoes is its own business.
+            &[
+                ("method", "GET"),
+                ("path", "/echo/download/10"),
+                ("headers", ""),
+                ("body", ""),
+            ],
+        )
+        .await
+        .expect(200);
+    keep("portal console call".into(), console);
+
+    // Deleting for real: the data directory then holds only what deletion left.
+    for path in [
+        "/apis/echo",
+        "/policies/policy",
+        "/backends/b",
+        "/certificates/secret2",
+        "/certificates/legacy",
+    ] {
+        let reply = api.delete(path).await;
+        assert!(reply.status.is_success(), "DELETE {path}: {}", reply.text());
+        keep(format!("DELETE {path}"), reply);
     }
     let stopped = server.stop();
     assert!(stopped.success(), "{stopped:?}");
 
-    let needles: [(&str, &[u8]); 7] = [
-        ("password", password.as_bytes()),
-        ("key PEM", key_body.as_bytes()),
-        ("key PEM line", key_line.as_bytes()),
-        ("key DER", &key_der),
-        ("backend header secret", header_secret.as_bytes()),
-        ("backend authorization secret", bearer_secret.as_bytes()),
-        ("policy password", basic_secret.as_bytes()),
-    ];
-    for r in &responses {
-        for (what, needle) in needles {
+    assert!(
+        answers.len() > 80,
+        "only {} answers were collected",
+        answers.len()
+    );
+    for (what, body) in &answers {
+        for (secret, needle) in &needles {
             assert!(
-                !contains(&r.body, needle),
-                "{what} in a response: {}",
-                r.text()
+                !contains(body, needle),
+                "{secret} in the answer to {what}: {}",
+                String::from_utf8_lossy(body)
             );
         }
     }
     let logs = server.logs();
-    assert!(
-        logs.contains("TRACE") || logs.contains("DEBUG"),
-        "the log was not verbose"
-    );
-    for (what, needle) in needles {
-        assert!(!contains(logs.as_bytes(), needle), "{what} in the log");
+    assert!(logs.contains("TRACE"), "the log was not verbose");
+    for (secret, needle) in &needles {
+        assert!(!contains(logs.as_bytes(), needle), "{secret} in the log");
     }
-    for (name, bytes) in all_files(dir.path()) {
-        for (what, needle) in needles {
-            assert!(!contains(&bytes, needle), "{what} in plain text in {name}");
+    let files = all_files(dir.path());
+    assert!(
+        files.len() >= 3,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for (name, bytes) in files {
+        for (secret, needle) in &needles {
+            assert!(
+                !contains(&bytes, needle),
+                "{secret} in plain text in {name}"
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod pki;
+pub mod portal;
 pub mod raw;
 pub mod server;
 pub mod setup;
