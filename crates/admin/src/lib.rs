@@ -46,8 +46,11 @@ pub type CallLookup = Arc<dyn Fn(&str) -> Option<serde_json::Value> + Send + Syn
 /// What the portal's test console needs of a gateway running in this process.
 #[derive(Clone)]
 pub struct GatewayLink {
-    /// Where the gateway listens (an unspecified address means this host).
-    pub addr: std::net::SocketAddr,
+    /// Where the gateway's plain listener listens (an unspecified address means this host),
+    /// when it is on.
+    pub addr: Option<std::net::SocketAddr>,
+    /// Where the gateway's TLS listener listens, when it is on.
+    pub tls_addr: Option<std::net::SocketAddr>,
     /// The gateway's record of a traced call, by request id, as JSON.
     pub call: CallLookup,
     /// The `x-gatehouse-trace` value that makes the gateway record a call (a secret of the

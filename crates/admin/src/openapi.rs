@@ -116,10 +116,23 @@ fn schemas() -> Value {
             "thumbprint": string, "subject": string
         }
     });
+    let hostname = json!({
+        "type": "object", "required": ["hostName", "certificateId"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Proxy"], "description": "optional; only the gateway (Proxy) is served"},
+            "hostName": {"type": "string", "description": "exact (api.example.com) or one-label wildcard (*.example.com); `hostname` is accepted too"},
+            "certificateId": {"type": "string", "description": "an uploaded certificate with its private key, naming the host"},
+            "negotiateClientCertificate": {"type": "boolean", "default": false,
+                "description": "ask callers for a certificate (optional at the TLS level; policies decide)"},
+            "http2Enabled": {"type": "boolean", "default": true},
+            "defaultSslBinding": {"type": "boolean", "default": false,
+                "description": "serves clients without a known server name; at most one"}
+        }
+    });
     let usage = json!({
         "type": "object",
         "properties": {
-            "type": {"type": "string", "enum": ["globalPolicy", "apiPolicy", "operationPolicy", "backend", "api"]},
+            "type": {"type": "string", "enum": ["globalPolicy", "apiPolicy", "operationPolicy", "backend", "api", "hostnameConfiguration"]},
             "id": string, "apiId": string, "operationId": string, "backendId": string,
             "location": string, "description": string
         }
@@ -157,6 +170,9 @@ fn schemas() -> Value {
         "PolicyCreate": create(policy),
         "GatewayCredentials": entity(credentials.clone()),
         "GatewayCredentialsCreate": create(credentials),
+        "Hostname": entity(hostname.clone()),
+        "HostnameList": list_of("Hostname"),
+        "HostnameCreate": create(hostname),
         "Usage": usage,
         "UsageList": list_of("Usage"),
     })

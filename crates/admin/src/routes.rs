@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, put};
 
 use crate::AppState;
-use crate::handlers::{apis, backends, certificates as certs, policies};
+use crate::handlers::{apis, backends, certificates as certs, hostnames, policies};
 use crate::openapi;
 
 /// A management route and what `GET /openapi.json` says of it.
@@ -121,6 +121,15 @@ routes! {
         "Set an operation's policy", PolicyCreate -> Policy;
     delete "/apis/{apiId}/operations/{operationId}/policies/policy" => policies::delete_operation,
         "Remove an operation's policy", - -> -;
+
+    get "/hostnameConfigurations" => hostnames::list_hostnames,
+        "List the host names the gateway's TLS listener answers for", - -> HostnameList;
+    get "/hostnameConfigurations/{hostnameId}" => hostnames::get_hostname,
+        "Get a hostname configuration", - -> Hostname;
+    put "/hostnameConfigurations/{hostnameId}" => hostnames::put_hostname,
+        "Create or replace a hostname configuration: served from the next TLS handshake", HostnameCreate -> Hostname;
+    delete "/hostnameConfigurations/{hostnameId}" => hostnames::delete_hostname,
+        "Delete a hostname configuration", - -> -;
 
     get "/apis/{apiId}/gatewayCredentials" => policies::get_credentials,
         "The credentials the API presents to its back end, read from its policy", - -> GatewayCredentials;

@@ -28,7 +28,10 @@ pub(crate) struct Config {
     pub(crate) admin_listen: SocketAddr,
     /// Host names the admin listener answers to besides IP literals and localhost.
     pub(crate) admin_allowed_hosts: Vec<String>,
-    pub(crate) gateway_listen: SocketAddr,
+    /// The plain gateway listener (`None`: off).
+    pub(crate) gateway_listen: Option<SocketAddr>,
+    /// The TLS gateway listener (`None`: off).
+    pub(crate) gateway_tls_listen: Option<SocketAddr>,
     pub(crate) master_key_file: Option<PathBuf>,
     pub(crate) max_body_bytes: usize,
     pub(crate) shutdown_grace: Duration,
@@ -46,7 +49,8 @@ impl From<&ServeArgs> for Config {
             data_dir: args.data_dir.clone(),
             admin_listen: args.admin_listen,
             admin_allowed_hosts: args.admin_allowed_hosts.clone(),
-            gateway_listen: args.gateway_listen,
+            gateway_listen: args.gateway_listen.0,
+            gateway_tls_listen: args.gateway_tls_listen,
             master_key_file: args.master_key_file.clone(),
             max_body_bytes: args.max_body_bytes,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
@@ -66,8 +70,8 @@ impl From<&ServeArgs> for Config {
 pub(crate) struct Running {
     /// Where the management API and the portal listen.
     pub(crate) admin: SocketAddr,
-    /// Where the gateway listens.
-    pub(crate) gateway: SocketAddr,
+    /// Where the gateway's plain listener listens, when it is on.
+    pub(crate) gateway: Option<SocketAddr>,
     stop: tokio::sync::watch::Sender<bool>,
     admin_task: tokio::task::JoinHandle<std::io::Result<()>>,
     gateway_task: tokio::task::JoinHandle<()>,
@@ -144,16 +148,25 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {} (--admin-listen)", config.admin_listen))?;
     let admin = admin_listener.local_addr()?;
     tracing::info!(addr = %admin, "admin listener bound");
-    let gateway_listener = tokio::net::TcpListener::bind(config.gateway_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (--gateway-listen)",
-                config.gateway_listen
-            )
-        })?;
-    let gateway_addr = gateway_listener.local_addr()?;
-    tracing::info!(addr = %gateway_addr, "gateway listener bound");
+    if config.gateway_listen.is_none() && config.gateway_tls_listen.is_none() {
+        bail!(
+            "--gateway-listen is none and there is no --gateway-tls-listen: the gateway would serve nothing"
+        );
+    }
+    let plain = bind_gateway(config.gateway_listen, false).await?;
+    let tls = bind_gateway(config.gateway_tls_listen, true).await?;
+    let gateway_addr = plain.as_ref().map(|l| l.local_addr()).transpose()?;
+    let tls_addr = tls.as_ref().map(|l| l.local_addr()).transpose()?;
+    if tls.is_some() && cp.config().hostnames.is_empty() {
+        tracing::warn!(
+            "the TLS listener has no hostname configuration yet: it refuses every handshake until one is created (PUT /hostnameConfigurations/{{id}})"
+        );
+    }
+    tracing::info!(
+        plain = ?gateway_addr,
+        tls = ?tls_addr,
+        "gateway listeners ready"
+    );
 
     let metrics = gateway.metrics();
     let snapshots = cp.snapshots();
@@ -164,6 +177,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: Some(Arc::new(move || metrics.render(&snapshots.load()))),
         gateway: Some(GatewayLink {
             addr: gateway_addr,
+            tls_addr,
             trace_key: gateway.trace_key(),
             call: Arc::new(move |id| traced.call(id).map(|c| call_json(&c))),
         }),
@@ -185,8 +199,8 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         .await
     });
     let gateway_stop = stopped(stop_rx);
-    let gateway_task =
-        tokio::spawn(async move { gateway.serve(gateway_listener, gateway_stop).await });
+    let listeners = gatehouse_proxy::Listeners { plain, tls };
+    let gateway_task = tokio::spawn(async move { gateway.serve(listeners, gateway_stop).await });
     Ok(Running {
         admin,
         gateway: gateway_addr,
@@ -228,6 +242,32 @@ impl Running {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Binds a gateway listener when it is configured, and logs its address (tests and scripts
+/// read port 0's choice there).
+async fn bind_gateway(
+    addr: Option<SocketAddr>,
+    tls: bool,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let flag = if tls {
+        "--gateway-tls-listen"
+    } else {
+        "--gateway-listen"
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({flag})"))?;
+    let bound = listener.local_addr()?;
+    if tls {
+        tracing::info!(addr = %bound, "gateway TLS listener bound");
+    } else {
+        tracing::info!(addr = %bound, "gateway listener bound");
+    }
+    Ok(Some(listener))
 }
 
 /// Resolves with the name of the first SIGTERM or SIGINT.

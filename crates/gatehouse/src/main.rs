@@ -71,9 +71,15 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) admin_allowed_hosts: Vec<String>,
 
-    /// Address of the gateway that serves API traffic.
+    /// Address of the gateway's plain listener (HTTP/1.1, and HTTP/2 with prior knowledge);
+    /// `none` turns it off.
     #[arg(long, env = "GATEHOUSE_GATEWAY_LISTEN", default_value = "0.0.0.0:8000")]
-    pub(crate) gateway_listen: SocketAddr,
+    pub(crate) gateway_listen: Listen,
+
+    /// Address of the gateway's TLS listener, which serves the host names of
+    /// /hostnameConfigurations (none by default).
+    #[arg(long, env = "GATEHOUSE_GATEWAY_TLS_LISTEN")]
+    pub(crate) gateway_tls_listen: Option<SocketAddr>,
 
     /// File holding the master key (base64 of 32 bytes) that encrypts private keys and
     /// passwords at rest. GATEHOUSE_MASTER_KEY (the key itself) takes precedence.
@@ -120,6 +126,23 @@ pub(crate) struct ServeArgs {
     /// Worker threads of the async runtime (default: one per core).
     #[arg(long, env = "GATEHOUSE_WORKER_THREADS")]
     pub(crate) worker_threads: Option<usize>,
+}
+
+/// A listen address, or `none` for a listener that is off.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Listen(pub(crate) Option<SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("none") {
+            return Ok(Self(None));
+        }
+        text.parse().map(|a| Self(Some(a))).map_err(|e| {
+            format!("'{text}' is not an address such as 0.0.0.0:8000, nor 'none': {e}")
+        })
+    }
 }
 
 fn main() -> ExitCode {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::entity::api::{ApiProperties, OperationProperties};
 use crate::entity::backend::BackendProperties;
 use crate::entity::certificate::{CaCertificateRecord, CertificateRecord};
+use crate::entity::hostname::HostnameProperties;
 use crate::entity::policy::{PolicyRecord, PolicyScope, policy_details};
 use crate::entity::{Change, Record};
 use crate::url::ServiceUrl;
@@ -54,6 +55,8 @@ pub struct Config {
     pub operations: BTreeMap<(String, String), Stored<OperationProperties>>,
     /// Policies by scope.
     pub policies: BTreeMap<PolicyScope, Stored<PolicyRecord>>,
+    /// Hostname configurations of the TLS listener.
+    pub hostnames: BTreeMap<String, Stored<HostnameProperties>>,
 }
 
 /// How an entity refers to another: one entry of a usages answer or a 409's details.
@@ -139,6 +142,10 @@ impl Config {
                         let v = PolicyRecord::from_record(r, master)?;
                         self.policies.insert(policy_scope(&r.key)?, stored(rev, v));
                     }
+                    Kind::Hostname => {
+                        let v = HostnameProperties::from_record(r)?;
+                        self.hostnames.insert(r.key.clone(), stored(rev, v));
+                    }
                 }
             }
             Change::Delete { kind, key } => match kind {
@@ -148,6 +155,7 @@ impl Config {
                 Kind::Api => drop(self.apis.remove(key)),
                 Kind::Operation => drop(self.operations.remove(&operation_key(key)?)),
                 Kind::Policy => drop(self.policies.remove(&policy_scope(key)?)),
+                Kind::Hostname => drop(self.hostnames.remove(key)),
             },
         }
         Ok(())
@@ -228,8 +236,25 @@ impl Config {
             ReferenceKind::CertificateThumbprint(t) => {
                 t.eq_ignore_ascii_case(thumbprint).then_some(!twin)
             }
-            ReferenceKind::BackendId(_) => None,
+            ReferenceKind::BackendId(_) | ReferenceKind::CaCertificateId(_) => None,
         });
+        for (hid, h) in &self.hostnames {
+            if h.value.certificate_id == id {
+                usages.push(Usage {
+                    kind: "hostnameConfiguration",
+                    id: format!("/hostnameConfigurations/{hid}"),
+                    api_id: None,
+                    operation_id: None,
+                    backend_id: None,
+                    location: Some("properties.certificateId".into()),
+                    description: format!(
+                        "hostname configuration '{hid}' ({}) presents it to callers",
+                        h.value.hostname
+                    ),
+                    blocking: true,
+                });
+            }
+        }
         let backends: Vec<&str> = self
             .backends
             .iter()
@@ -252,7 +277,8 @@ impl Config {
         usages
     }
 
-    /// Every back end that trusts CA certificate `id`.
+    /// Every back end that trusts CA certificate `id`, and every policy identity that names it
+    /// as a caller certificate's issuer.
     pub fn ca_certificate_usages(&self, id: &str) -> Vec<Usage> {
         let backends: Vec<&str> = self
             .backends
@@ -260,19 +286,20 @@ impl Config {
             .filter(|(_, b)| b.value.tls.ca_certificate_ids.iter().any(|c| c == id))
             .map(|(bid, _)| bid.as_str())
             .collect();
-        let mut usages: Vec<Usage> = backends
-            .iter()
-            .map(|bid| Usage {
-                kind: "backend",
-                id: format!("/backends/{bid}"),
-                api_id: None,
-                operation_id: None,
-                backend_id: Some((*bid).to_string()),
-                location: Some("properties.tls.caCertificateIds".into()),
-                description: format!("backend '{bid}' trusts it (tls.caCertificateIds)"),
-                blocking: true,
-            })
-            .collect();
+        let mut usages = self.policy_usages(|kind| match kind {
+            ReferenceKind::CaCertificateId(c) => (c == id).then_some(true),
+            _ => None,
+        });
+        usages.extend(backends.iter().map(|bid| Usage {
+            kind: "backend",
+            id: format!("/backends/{bid}"),
+            api_id: None,
+            operation_id: None,
+            backend_id: Some((*bid).to_string()),
+            location: Some("properties.tls.caCertificateIds".into()),
+            description: format!("backend '{bid}' trusts it (tls.caCertificateIds)"),
+            blocking: true,
+        }));
         usages.extend(self.apis_using_backends(&backends));
         usages
     }

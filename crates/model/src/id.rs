@@ -59,17 +59,20 @@ pub enum Kind {
     Operation,
     /// A policy document at global, API or operation scope.
     Policy,
+    /// A host name the gateway's TLS listener answers for, with its certificate.
+    Hostname,
 }
 
 impl Kind {
     /// Every kind, in the order a configuration is loaded (referenced before referencing).
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Certificate,
         Kind::CaCertificate,
         Kind::Backend,
         Kind::Api,
         Kind::Operation,
         Kind::Policy,
+        Kind::Hostname,
     ];
 
     /// The stable name the store uses for this kind.
@@ -81,6 +84,7 @@ impl Kind {
             Kind::Api => "api",
             Kind::Operation => "operation",
             Kind::Policy => "policy",
+            Kind::Hostname => "hostnameConfiguration",
         }
     }
 
@@ -98,6 +102,7 @@ impl Kind {
             Kind::Api => "API",
             Kind::Operation => "operation",
             Kind::Policy => "policy",
+            Kind::Hostname => "hostname configuration",
         }
     }
 }

@@ -26,6 +26,13 @@ use crate::template::UrlTemplate;
 use crate::url::ServiceUrl;
 use crate::{ModelError, Problems};
 
+mod front;
+
+pub use front::{
+    CallerCheck, CallerFacts, CallerHeader, CallerIdentity, CallerRefusal, CallerTrust, Front,
+    HostnameRoute,
+};
+
 /// A client certificate ready for handshakes.
 pub struct ClientIdentity {
     /// Certificate id.
@@ -152,6 +159,10 @@ pub struct RequestPlan {
     pub error_headers: Vec<HeaderOp>,
     /// `forward-request timeout`, when set.
     pub timeout: Option<Duration>,
+    /// `validate-client-certificate` checks of the inbound sections, in order; each must pass.
+    pub caller_checks: Vec<Arc<CallerCheck>>,
+    /// `forward-client-certificate` headers, set after the other request header steps.
+    pub caller_headers: Vec<CallerHeader>,
 }
 
 /// An operation the router can match.
@@ -176,6 +187,10 @@ pub struct ApiRoute {
     pub path: String,
     /// Operations in the order the router tries them (most specific first).
     pub operations: Vec<Arc<OperationRoute>>,
+    /// Served on the plain listener (`protocols` holds `http`).
+    pub http: bool,
+    /// Served on the TLS listener (`protocols` holds `https`).
+    pub https: bool,
 }
 
 /// Expiry facts for metrics.
@@ -198,6 +213,8 @@ pub struct Snapshot {
     pub apis: Vec<ApiRoute>,
     /// Client certificates, by id.
     pub certificates: BTreeMap<String, Arc<ClientIdentity>>,
+    /// What the TLS listener serves, and what callers' certificates are checked against.
+    pub front: Front,
 }
 
 impl Snapshot {
@@ -400,9 +417,12 @@ impl Compiler {
                 id: api_id.clone(),
                 path: api.value.path.to_ascii_lowercase(),
                 operations,
+                http: api.value.protocols.iter().any(|p| p == "http"),
+                https: api.value.protocols.iter().any(|p| p == "https"),
             });
         }
         apis.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.id.cmp(&b.id)));
+        let front = front::compile(config, &certificates, &mut cx.problems);
         cx.problems
             .into_result("the configuration would not be valid")?;
         self.forget_unused(config);
@@ -410,6 +430,7 @@ impl Compiler {
             revision: config.revision,
             apis,
             certificates,
+            front,
         })
     }
 
@@ -543,6 +564,18 @@ impl<'a> Context<'a> {
                             format!("backend '{id}' does not exist; create it first, or fix backend-id"),
                         )
                     }
+                    ReferenceKind::CaCertificateId(id)
+                        if !self.config.ca_certificates.contains_key(id) =>
+                    {
+                        self.problems.push(
+                            "CaCertificateNotFound",
+                            target,
+                            format!(
+                                "CA certificate '{id}' does not exist; upload it first, or fix \
+                                 issuer-certificate-id"
+                            ),
+                        )
+                    }
                     _ => {}
                 }
             }
@@ -655,6 +688,8 @@ impl<'a> Context<'a> {
         let mut policy_certificate = None;
         let mut policy_headers = Vec::new();
         let mut timeout = None;
+        let mut caller_checks = Vec::new();
+        let mut caller_headers = Vec::new();
         let request_steps = effective.inbound.iter().chain(effective.backend.iter());
         for placed in request_steps {
             match &placed.statement {
@@ -714,6 +749,38 @@ impl<'a> Context<'a> {
                 } => {
                     timeout = timeout_seconds.map(|s| Duration::from_secs(u64::from(s)));
                 }
+                Statement::ValidateClientCertificate {
+                    validate_trust,
+                    validate_not_before,
+                    validate_not_after,
+                    ignore_error,
+                    identities,
+                    location,
+                } => {
+                    let spec = front::CallerCheckSpec {
+                        validate_trust: *validate_trust,
+                        validate_not_before: *validate_not_before,
+                        validate_not_after: *validate_not_after,
+                        ignore_error: *ignore_error,
+                        identities,
+                    };
+                    let _ = location;
+                    let source = placed.origin();
+                    if let Some(check) =
+                        front::caller_check(self.config, &spec, source, &mut self.problems)
+                    {
+                        caller_checks.push(Arc::new(check));
+                    }
+                }
+                Statement::ForwardClientCertificate { header, format, .. } => {
+                    // The policy core checked the name is an HTTP token.
+                    if let Ok(name) = HeaderName::from_bytes(header.as_bytes()) {
+                        caller_headers.push(CallerHeader {
+                            name,
+                            format: *format,
+                        });
+                    }
+                }
                 Statement::Base { .. } => {}
             }
         }
@@ -748,6 +815,8 @@ impl<'a> Context<'a> {
                 .filter_map(|p| self.header_op(&p.statement, target))
                 .collect(),
             timeout,
+            caller_checks,
+            caller_headers,
         })
     }
 }

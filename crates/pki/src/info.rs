@@ -43,6 +43,9 @@ pub struct CertificateInfo {
     /// The issuer name as DER (a `Name` SEQUENCE): what a TLS server's list of acceptable CAs
     /// holds, so a client can pick the certificate the server asks for.
     pub issuer_der: Vec<u8>,
+    /// The subject name as DER: for a CA certificate, what its certificates name as issuer
+    /// (and what a TLS server lists among the CAs it accepts).
+    pub subject_der: Vec<u8>,
 }
 
 /// A parsed certificate with what chain building and key matching need.
@@ -119,6 +122,7 @@ pub(crate) fn parse_certificate(der_bytes: &[u8]) -> Result<ParsedCertificate, P
         subject_alternative_names,
         is_ca,
         issuer_der: issuer_raw.clone(),
+        subject_der: subject_raw.clone(),
     };
     Ok(ParsedCertificate {
         der: der_bytes.to_vec(),
@@ -190,8 +194,34 @@ fn describe_public_key(spki: &[u8]) -> Result<String, DerError> {
     })
 }
 
-/// `Some(true)` if the certificate's signature verifies with its own key,
-/// `Some(false)` if it does not, `None` if the algorithm is not checkable here.
+/// Whether `issuer` issued `certificate`: the certificate names the issuer's subject as its
+/// issuer and its signature verifies with the issuer's key. `false` for anything that does not
+/// parse or an algorithm this crate cannot check.
+pub(crate) fn issued_by(certificate: &[u8], issuer: &[u8]) -> bool {
+    let (Ok(cert), Ok(ca)) = (parse_certificate(certificate), parse_certificate(issuer)) else {
+        return false;
+    };
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(issuer) else {
+        return false;
+    };
+    cert.issuer_raw == ca.subject_raw
+        && verify_self_signature(certificate, parsed.public_key().raw) == Some(true)
+}
+
+/// SHA-256 of a certificate's SubjectPublicKeyInfo: names the key whatever certificate
+/// carries it.
+pub(crate) fn public_key_digest(certificate: &[u8]) -> Result<[u8; 32], PkiError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate)
+        .map_err(|_| invalid("the certificate does not parse"))?;
+    let digest = digest::digest(&digest::SHA256, parsed.public_key().raw);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    Ok(out)
+}
+
+/// `Some(true)` if the certificate's signature verifies with the key `spki` holds (its own,
+/// for a self-signature), `Some(false)` if it does not, `None` if the algorithm is not
+/// checkable here.
 fn verify_self_signature(certificate: &[u8], spki: &[u8]) -> Option<bool> {
     let top = der::parse_single(certificate).ok()?;
     let mut fields = top.children().ok()?;

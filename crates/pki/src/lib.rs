@@ -182,6 +182,21 @@ pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, PkiError> {
     info::parse_certificate(der).map(|parsed| parsed.info)
 }
 
+/// Whether `issuer` (DER) issued `certificate` (DER): names match and the signature verifies
+/// with the issuer's key. `false` when either does not parse or the algorithm is unknown.
+pub fn issued_by(certificate: &[u8], issuer: &[u8]) -> bool {
+    info::issued_by(certificate, issuer)
+}
+
+/// SHA-256 of a DER certificate's SubjectPublicKeyInfo.
+///
+/// # Errors
+///
+/// `InvalidCertificate` if the data is not an X.509 certificate.
+pub fn public_key_digest(certificate: &[u8]) -> Result<[u8; 32], PkiError> {
+    info::public_key_digest(certificate)
+}
+
 /// Refuses certificates outside their validity period at `now`.
 ///
 /// # Errors

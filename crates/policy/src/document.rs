@@ -259,23 +259,31 @@ impl PolicyDocument {
             .filter(|s| Section::from_name(&s.name).is_some())
             .flat_map(Element::child_elements)
             .filter_map(validate::typed)
-            .filter_map(|statement| {
-                let kind = match &statement {
-                    Statement::AuthenticationCertificate { certificate, .. } => match certificate {
-                        CertificateRef::Id(id) => ReferenceKind::CertificateId(id.clone()),
-                        CertificateRef::Thumbprint(t) => {
-                            ReferenceKind::CertificateThumbprint(t.clone())
-                        }
-                    },
+            .flat_map(|statement| {
+                let kinds = match &statement {
+                    Statement::AuthenticationCertificate { certificate, .. } => {
+                        vec![match certificate {
+                            CertificateRef::Id(id) => ReferenceKind::CertificateId(id.clone()),
+                            CertificateRef::Thumbprint(t) => {
+                                ReferenceKind::CertificateThumbprint(t.clone())
+                            }
+                        }]
+                    }
                     Statement::SetBackendService {
                         target: crate::BackendTarget::BackendId(id),
                         ..
-                    } => ReferenceKind::BackendId(id.clone()),
-                    _ => return None,
+                    } => vec![ReferenceKind::BackendId(id.clone())],
+                    Statement::ValidateClientCertificate { identities, .. } => identities
+                        .iter()
+                        .filter_map(|i| i.issuer_certificate_id.clone())
+                        .map(ReferenceKind::CaCertificateId)
+                        .collect(),
+                    _ => Vec::new(),
                 };
-                Some(Reference {
+                let location = statement.location().clone();
+                kinds.into_iter().map(move |kind| Reference {
                     kind,
-                    location: statement.location().clone(),
+                    location: location.clone(),
                 })
             })
             .collect()

@@ -30,8 +30,9 @@ pub use compose::{EffectivePolicy, Placed, compose};
 pub use document::PolicyDocument;
 pub use error::{Location, PolicyError, PolicyErrorCode};
 pub use statements::{
-    BackendTarget, CertificateRef, ExistsAction, GatewayCredentials, Reference, ReferenceKind,
-    Statement, is_valid_entity_id, is_valid_thumbprint,
+    BackendTarget, CertificateFormat, CertificateIdentity, CertificateRef, ExistsAction,
+    GatewayCredentials, Reference, ReferenceKind, Statement, is_valid_entity_id,
+    is_valid_header_name, is_valid_thumbprint, parse_distinguished_name,
 };
 
 /// What [`PolicyDocument::to_masked_xml`] writes instead of a password, and what

@@ -56,6 +56,56 @@ pub enum BackendTarget {
     BaseUrl(String),
 }
 
+/// One `<identity>` of `<validate-client-certificate>`: every claim it states must hold for
+/// the caller's certificate. Values are normalised: thumbprints and the serial number in
+/// upper-case hex (the serial without separators or leading zeros), the rest as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct CertificateIdentity {
+    /// SHA-1 thumbprint of the certificate.
+    pub thumbprint: Option<String>,
+    /// Serial number.
+    pub serial_number: Option<String>,
+    /// The subject's common name.
+    pub common_name: Option<String>,
+    /// The whole subject, as a distinguished name (`CN=..., O=...`).
+    pub subject: Option<String>,
+    /// One of the certificate's DNS names (subject alternative names).
+    pub dns_name: Option<String>,
+    /// The issuer's distinguished name.
+    pub issuer_subject: Option<String>,
+    /// SHA-1 thumbprint of the issuer's certificate.
+    pub issuer_thumbprint: Option<String>,
+    /// The CA certificate entity whose key issued the certificate.
+    pub issuer_certificate_id: Option<String>,
+}
+
+/// How `<forward-client-certificate>` writes the caller's certificate into a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CertificateFormat {
+    /// The DER certificate in base64 on one line (IIS's and APIM's `X-ARR-ClientCert`).
+    #[default]
+    Base64,
+    /// The PEM certificate, URL-encoded so it fits on one header line (nginx's
+    /// `$ssl_client_escaped_cert`, Envoy's XFCC `Cert`).
+    Pem,
+    /// The SHA-1 thumbprint, upper-case hex.
+    Thumbprint,
+}
+
+impl CertificateFormat {
+    /// Every format.
+    pub const ALL: [Self; 3] = [Self::Base64, Self::Pem, Self::Thumbprint];
+
+    /// The attribute value, e.g. `base64`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Base64 => "base64",
+            Self::Pem => "pem",
+            Self::Thumbprint => "thumbprint",
+        }
+    }
+}
+
 /// One policy statement of a section, in the typed view.
 ///
 /// Values are unescaped (`&amp;` reads as `&`). `Debug` never shows passwords.
@@ -100,6 +150,33 @@ pub enum Statement {
         /// Where the element is.
         location: Location,
     },
+    /// `<validate-client-certificate>`: the caller's TLS client certificate must pass these
+    /// checks and match one of the identities (when any are given).
+    ValidateClientCertificate {
+        /// The chain must end at an uploaded CA certificate.
+        validate_trust: bool,
+        /// The certificate's validity must have begun.
+        validate_not_before: bool,
+        /// The certificate's validity must not have ended.
+        validate_not_after: bool,
+        /// A failed check lets the request through (APIM's `ignore-error`).
+        ignore_error: bool,
+        /// At least one must match, when there are any.
+        identities: Vec<CertificateIdentity>,
+        /// Where the element is.
+        location: Location,
+    },
+    /// `<forward-client-certificate>` (Gatehouse's own): pass the caller's TLS client
+    /// certificate to the back end in a header. The header is always removed from what the
+    /// caller sent, so a caller without a certificate cannot forge it.
+    ForwardClientCertificate {
+        /// The header name, a valid HTTP token.
+        header: String,
+        /// How the certificate is written.
+        format: CertificateFormat,
+        /// Where the element is.
+        location: Location,
+    },
     /// `<forward-request>`: send the request to the backend.
     ForwardRequest {
         /// `timeout` in seconds (1 to 3600), if given.
@@ -122,6 +199,8 @@ impl Statement {
             | Self::AuthenticationBasic { location, .. }
             | Self::SetHeader { location, .. }
             | Self::SetBackendService { location, .. }
+            | Self::ValidateClientCertificate { location, .. }
+            | Self::ForwardClientCertificate { location, .. }
             | Self::ForwardRequest { location, .. } => location,
         }
     }
@@ -134,6 +213,8 @@ impl Statement {
             Self::AuthenticationBasic { .. } => "authentication-basic",
             Self::SetHeader { .. } => "set-header",
             Self::SetBackendService { .. } => "set-backend-service",
+            Self::ValidateClientCertificate { .. } => "validate-client-certificate",
+            Self::ForwardClientCertificate { .. } => "forward-client-certificate",
             Self::ForwardRequest { .. } => "forward-request",
         }
     }
@@ -174,6 +255,32 @@ impl fmt::Debug for Statement {
             Self::SetBackendService { target, location } => f
                 .debug_struct("SetBackendService")
                 .field("target", target)
+                .field("location", location)
+                .finish(),
+            Self::ValidateClientCertificate {
+                validate_trust,
+                validate_not_before,
+                validate_not_after,
+                ignore_error,
+                identities,
+                location,
+            } => f
+                .debug_struct("ValidateClientCertificate")
+                .field("validate_trust", validate_trust)
+                .field("validate_not_before", validate_not_before)
+                .field("validate_not_after", validate_not_after)
+                .field("ignore_error", ignore_error)
+                .field("identities", identities)
+                .field("location", location)
+                .finish(),
+            Self::ForwardClientCertificate {
+                header,
+                format,
+                location,
+            } => f
+                .debug_struct("ForwardClientCertificate")
+                .field("header", header)
+                .field("format", format)
                 .field("location", location)
                 .finish(),
             Self::ForwardRequest {
@@ -232,6 +339,9 @@ pub enum ReferenceKind {
     CertificateThumbprint(String),
     /// `<set-backend-service backend-id="...">`.
     BackendId(String),
+    /// `<identity issuer-certificate-id="...">` of `<validate-client-certificate>`: a CA
+    /// certificate entity.
+    CaCertificateId(String),
 }
 
 /// One reference and the element it is in.
@@ -260,8 +370,88 @@ pub fn is_valid_thumbprint(thumbprint: &str) -> bool {
     thumbprint.len() == 40 && thumbprint.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A distinguished name as its relative names, in order: attribute types upper-case, values
+/// unquoted. Follows the Windows/.NET string form APIM documents: names separated by `,` (or
+/// `;`), values that hold a separator quoted with `"` (`O="Contoso, Inc."`, `""` for a quote).
+/// `None` when the text is not of that form.
+pub fn parse_distinguished_name(text: &str) -> Option<Vec<(String, String)>> {
+    let mut names = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        // The attribute type, up to '='.
+        let mut kind = String::new();
+        let mut equals = false;
+        for c in chars.by_ref() {
+            if c == '=' {
+                equals = true;
+                break;
+            }
+            kind.push(c);
+        }
+        if !equals {
+            return None;
+        }
+        let kind = kind.trim().to_ascii_uppercase();
+        if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+            return None;
+        }
+        // The labels certificates are shown with (.NET's, as APIM's), whichever alias is
+        // written: OpenSSL's ST and emailAddress, RFC 4514's long names.
+        let kind = match kind.as_str() {
+            "ST" | "STATEORPROVINCENAME" => "S".to_owned(),
+            "EMAIL" | "EMAILADDRESS" => "E".to_owned(),
+            "GIVENNAME" | "GN" => "G".to_owned(),
+            "SURNAME" => "SN".to_owned(),
+            "COMMONNAME" => "CN".to_owned(),
+            "ORGANIZATIONNAME" => "O".to_owned(),
+            "ORGANIZATIONALUNITNAME" => "OU".to_owned(),
+            "COUNTRYNAME" => "C".to_owned(),
+            "LOCALITYNAME" => "L".to_owned(),
+            "TITLE" => "T".to_owned(),
+            _ => kind,
+        };
+        while chars.next_if(|c| *c == ' ').is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next()? {
+                    '"' if chars.next_if_eq(&'"').is_some() => value.push('"'),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            while chars.next_if(|c| *c == ' ').is_some() {}
+            match chars.next() {
+                None => {
+                    names.push((kind, value));
+                    return Some(names);
+                }
+                Some(',' | ';') => names.push((kind, value)),
+                Some(_) => return None,
+            }
+        } else {
+            let mut ended = true;
+            for c in chars.by_ref() {
+                if c == ',' || c == ';' {
+                    ended = false;
+                    break;
+                }
+                value.push(c);
+            }
+            let value = value.trim().to_owned();
+            if value.contains('"') {
+                return None;
+            }
+            names.push((kind, value));
+            if ended {
+                return Some(names);
+            }
+        }
+    }
+}
+
 /// Whether `name` is an HTTP header name (an RFC 9110 token).
-pub(crate) fn is_valid_header_name(name: &str) -> bool {
+pub fn is_valid_header_name(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| {
             b.is_ascii_alphanumeric()

@@ -23,6 +23,16 @@ pub enum Kind {
     InvalidRequestPath,
     /// The configured client certificate cannot be used (fail closed).
     ClientCertificateUnavailable,
+    /// The caller sent no certificate and a policy requires one.
+    CallerCertificateNotFound,
+    /// The caller's certificate does not chain to an uploaded CA certificate.
+    CallerCertificateNotTrusted,
+    /// The caller's certificate has expired.
+    CallerCertificateExpired,
+    /// The caller's certificate is not valid yet.
+    CallerCertificateNotYetValid,
+    /// The caller's certificate matches none of the policy's identities.
+    CallerCertificateIdentityNotMatched,
     /// The back end's chain does not end at a trusted root.
     BackendCertificateUntrusted,
     /// The back end's certificate does not name the host.
@@ -58,6 +68,12 @@ impl Kind {
             Kind::RouteNotFound => "RouteNotFound",
             Kind::InvalidRequestPath => "InvalidRequestPath",
             Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
+            // APIM's `context.LastError.Reason` for `validate-client-certificate`.
+            Kind::CallerCertificateNotFound => "ClientCertificateNotFound",
+            Kind::CallerCertificateNotTrusted => "ClientCertificateNotTrusted",
+            Kind::CallerCertificateExpired => "ClientCertificateExpired",
+            Kind::CallerCertificateNotYetValid => "ClientCertificateNotYetValid",
+            Kind::CallerCertificateIdentityNotMatched => "ClientCertificateIdentityNotMatched",
             Kind::BackendCertificateUntrusted => "BackendCertificateUntrusted",
             Kind::BackendCertificateNameMismatch => "BackendCertificateNameMismatch",
             Kind::BackendCertificateExpired => "BackendCertificateExpired",
@@ -80,6 +96,12 @@ impl Kind {
             Kind::RouteNotFound => StatusCode::NOT_FOUND,
             Kind::InvalidRequestPath => StatusCode::BAD_REQUEST,
             Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // APIM answers 401 when `validate-client-certificate` fails.
+            Kind::CallerCertificateNotFound
+            | Kind::CallerCertificateNotTrusted
+            | Kind::CallerCertificateExpired
+            | Kind::CallerCertificateNotYetValid
+            | Kind::CallerCertificateIdentityNotMatched => StatusCode::UNAUTHORIZED,
             Kind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
@@ -111,6 +133,21 @@ impl Kind {
             Kind::ClientCertificateUnavailable => {
                 "the client certificate configured for this API cannot be used (expired or not \
                  loadable); no connection was made without it"
+            }
+            // APIM's messages ("Client certificate missing", "Invalid client certificate"),
+            // and what exactly was wrong.
+            Kind::CallerCertificateNotFound => {
+                "Client certificate missing: this API requires a client certificate in the TLS \
+                 handshake"
+            }
+            Kind::CallerCertificateNotTrusted => {
+                "Invalid client certificate: its chain does not end at a CA certificate the \
+                 gateway trusts"
+            }
+            Kind::CallerCertificateExpired => "Invalid client certificate: it has expired",
+            Kind::CallerCertificateNotYetValid => "Invalid client certificate: it is not valid yet",
+            Kind::CallerCertificateIdentityNotMatched => {
+                "Invalid client certificate: it matches none of the identities this API allows"
             }
             Kind::BackendCertificateUntrusted => {
                 "the back end's certificate is not trusted: it is self-signed or issued by an \
@@ -151,6 +188,19 @@ impl Kind {
             Kind::BackendConnectionClosed => "the back end closed the connection",
             Kind::BackendTimeout => "the back end did not answer in time",
             Kind::BackendProtocolError => "the back end's answer is not valid HTTP",
+        }
+    }
+}
+
+impl From<gatehouse_model::snapshot::CallerRefusal> for Kind {
+    fn from(refusal: gatehouse_model::snapshot::CallerRefusal) -> Self {
+        use gatehouse_model::snapshot::CallerRefusal as R;
+        match refusal {
+            R::NotFound => Kind::CallerCertificateNotFound,
+            R::NotTrusted => Kind::CallerCertificateNotTrusted,
+            R::Expired => Kind::CallerCertificateExpired,
+            R::NotYetValid => Kind::CallerCertificateNotYetValid,
+            R::IdentityNotMatched => Kind::CallerCertificateIdentityNotMatched,
         }
     }
 }

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::{Failure, Kind, Replay, classify_send};
+use crate::front::{Caller, FrontTable};
 use crate::headers;
 use crate::metrics::Metrics;
 use crate::path;
@@ -35,6 +36,8 @@ const MAX_ATTEMPTS: u32 = 3;
 
 /// State every request reads.
 pub(crate) struct Shared {
+    /// The TLS listener's configurations, rebuilt with every snapshot.
+    pub(crate) front: ArcSwap<FrontTable>,
     pub(crate) table: ArcSwap<RouteTable>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) backend_timeout: Duration,
@@ -46,6 +49,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(metrics: Arc<Metrics>, backend_timeout: Duration) -> Self {
         Self {
+            front: ArcSwap::from_pointee(FrontTable::empty()),
             table: ArcSwap::from_pointee(RouteTable::empty()),
             metrics,
             backend_timeout,
@@ -86,11 +90,41 @@ impl RequestIds {
     }
 }
 
+/// What a request knows of the connection it came on.
+pub(crate) struct Conn {
+    /// The caller's address.
+    pub(crate) remote: SocketAddr,
+    /// It came on the TLS listener.
+    pub(crate) https: bool,
+    /// The certificate the caller presented in the TLS handshake.
+    pub(crate) caller: Option<Arc<Caller>>,
+}
+
+impl Conn {
+    /// A connection of the plain listener.
+    pub(crate) fn plain(remote: SocketAddr) -> Self {
+        Self {
+            remote,
+            https: false,
+            caller: None,
+        }
+    }
+
+    /// A connection of the TLS listener.
+    pub(crate) fn tls(remote: SocketAddr, caller: Option<Arc<Caller>>) -> Self {
+        Self {
+            remote,
+            https: true,
+            caller,
+        }
+    }
+}
+
 /// Serves one request.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     request: Request<Incoming>,
-    remote: SocketAddr,
+    conn: Arc<Conn>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let request_id = shared.ids.next();
@@ -106,7 +140,7 @@ pub(crate) async fn handle(
         .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))
         .and_then(|path| {
             let matched = table
-                .route(request.method(), &path)
+                .route(request.method(), &path, conn.https)
                 .ok_or_else(|| Failure::new(Kind::RouteNotFound, ""))?;
             let rest = &path[path.len() - matched.rest_len..];
             let uri = backend_uri(&matched.op.plan().backend.url, rest, request.uri().query());
@@ -133,7 +167,7 @@ pub(crate) async fn handle(
     };
     let mut error = None;
     let mut failed_presenting = None;
-    let response = match forward(&shared, op, uri, request, remote, &request_id, traced).await {
+    let response = match forward(&shared, op, uri, request, &conn, &request_id, traced).await {
         Ok(response) => response,
         Err(failure) => {
             error = Some(failure.kind.code());
@@ -180,6 +214,53 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
+/// Runs the plan's `validate-client-certificate` checks against what the handshake showed:
+/// comparisons only, and one lock-free load of the TLS table when trust is asked for.
+fn check_caller(
+    shared: &Shared,
+    plan: &gatehouse_model::snapshot::RequestPlan,
+    conn: &Conn,
+) -> Result<(), Failure> {
+    let caller = conn.caller.as_deref();
+    let trusted = match caller {
+        Some(c) if plan.caller_checks.iter().any(|k| k.validate_trust) => {
+            c.trusted(&shared.front.load())
+        }
+        _ => false,
+    };
+    let now = now_unix();
+    for check in &plan.caller_checks {
+        let Err(refusal) = check.check(caller.map(|c| &c.facts), trusted, now) else {
+            continue;
+        };
+        let kind = Kind::from(refusal);
+        let detail = match caller {
+            None if conn.https => format!(
+                "{}: the caller sent no certificate (the hostname configuration must have \
+                 negotiateClientCertificate true for the gateway to ask for one)",
+                check.source
+            ),
+            None => format!(
+                "{}: the caller sent no certificate; it came on the plain listener, where \
+                 none can be sent (require https in the API's protocols)",
+                check.source
+            ),
+            Some(c) => format!(
+                "{}: caller certificate thumbprint {}: {}",
+                check.source,
+                c.facts.thumbprint,
+                kind.code()
+            ),
+        };
+        if check.ignore_error {
+            tracing::debug!(detail = %detail, "client certificate check failed; ignore-error lets the request through");
+            continue;
+        }
+        return Err(Failure::new(kind, detail));
+    }
+    Ok(())
+}
+
 fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -220,10 +301,13 @@ async fn forward(
     op: &OpEntry,
     uri: Result<Uri, Failure>,
     request: Request<Incoming>,
-    remote: SocketAddr,
+    conn: &Conn,
     request_id: &HeaderValue,
     traced: bool,
 ) -> Result<Response<ProxyBody>, Failure> {
+    if !op.plan().caller_checks.is_empty() {
+        check_caller(shared, op.plan(), conn)?;
+    }
     let upstream = op
         .upstream
         .as_ref()
@@ -251,8 +335,16 @@ async fn forward(
     });
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(&TRACE);
-    headers::add_forwarded(&mut parts.headers, remote.ip(), host, "http");
+    let proto = if conn.https { "https" } else { "http" };
+    headers::add_forwarded(&mut parts.headers, conn.remote.ip(), host, proto);
     headers::apply(&mut parts.headers, &plan.request_headers);
+    for header in &plan.caller_headers {
+        // What the caller sent under this name is never passed on: only the gateway's value.
+        parts.headers.remove(&header.name);
+        if let Some(value) = conn.caller.as_ref().and_then(|c| c.header(header.format)) {
+            parts.headers.insert(header.name.clone(), value);
+        }
+    }
     parts.headers.insert(REQUEST_ID, request_id.clone());
     parts.headers.insert(header::HOST, op.host.clone());
 

@@ -15,6 +15,7 @@
 mod body;
 mod connect;
 mod error;
+mod front;
 mod handler;
 mod headers;
 mod metrics;
@@ -31,15 +32,15 @@ use std::time::Duration;
 
 use gatehouse_model::{Snapshot, SnapshotCell};
 use rustls::crypto::CryptoProvider;
-use tokio::net::TcpListener;
 
 pub use body::ProxyBody;
 pub use error::Kind;
 pub use metrics::Metrics;
-pub use server::Limits;
+pub use server::{Limits, Listeners};
 pub use tls::{Presented, SystemRoots, backend_provider};
 pub use trace::CallRecord;
 
+use front::{FrontState, FrontTable};
 use handler::Shared;
 use table::RouteTable;
 use upstream::Pools;
@@ -59,10 +60,11 @@ pub struct Options {
     pub limits: Limits,
 }
 
-/// The gateway: routing tables, pools, metrics.
+/// The gateway: routing tables, TLS configurations, pools, metrics.
 pub struct Gateway {
     shared: Arc<Shared>,
     pools: Arc<Pools>,
+    front: Arc<FrontState>,
     shutdown_grace: Duration,
     limits: Limits,
 }
@@ -75,6 +77,7 @@ impl Gateway {
                 Arc::new(Metrics::default()),
                 options.backend_timeout,
             )),
+            front: Arc::new(FrontState::new(Arc::clone(&provider))),
             pools: Arc::new(Pools::new(options.roots, provider, options.connect_timeout)),
             shutdown_grace: options.shutdown_grace,
             limits: options.limits,
@@ -86,7 +89,10 @@ impl Gateway {
     pub fn attach(&self, cell: &SnapshotCell) {
         let shared = Arc::clone(&self.shared);
         let pools = Arc::clone(&self.pools);
-        cell.on_publish(Box::new(move |snapshot| apply(&shared, &pools, snapshot)));
+        let front = Arc::clone(&self.front);
+        cell.on_publish(Box::new(move |snapshot| {
+            apply(&shared, &pools, &front, snapshot);
+        }));
     }
 
     /// What the gateway recorded of a traced call (`x-gatehouse-trace`), by request id.
@@ -107,10 +113,10 @@ impl Gateway {
         Arc::clone(&self.shared.metrics)
     }
 
-    /// Serves `listener` until `shutdown` completes, then drains within the grace period.
-    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    /// Serves `listeners` until `shutdown` completes, then drains within the grace period.
+    pub async fn serve(&self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
         server::serve(
-            listener,
+            listeners,
             Arc::clone(&self.shared),
             self.limits,
             shutdown,
@@ -120,10 +126,15 @@ impl Gateway {
     }
 }
 
-fn apply(shared: &Shared, pools: &Pools, snapshot: &Arc<Snapshot>) {
+fn apply(shared: &Shared, pools: &Pools, front: &FrontState, snapshot: &Arc<Snapshot>) {
     let started = std::time::Instant::now();
     let table = RouteTable::build(snapshot, pools, &shared.metrics);
     shared.table.store(Arc::new(table));
+    // A changed or rotated certificate is served from the next handshake; connections already
+    // open keep the configuration they were made with.
+    shared
+        .front
+        .store(Arc::new(FrontTable::build(snapshot, front)));
     tracing::debug!(
         revision = snapshot.revision,
         elapsed_us = started.elapsed().as_micros() as u64,
@@ -175,13 +186,17 @@ mod tests {
             },
             provider,
         ));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = Arc::clone(&gateway);
         let task = tokio::spawn(async move {
+            let listeners = Listeners {
+                plain: Some(listener),
+                tls: None,
+            };
             serving
-                .serve(listener, async {
+                .serve(listeners, async {
                     let _ = stopped.await;
                 })
                 .await;

@@ -98,6 +98,13 @@ pub struct Metrics {
     pub(crate) idle_closes: AtomicU64,
     /// Times the accept loop waited for a free slot (`--max-connections`).
     pub(crate) connection_limit_waits: AtomicU64,
+    /// TLS handshakes completed on the TLS listener.
+    pub(crate) tls_handshakes: AtomicU64,
+    /// TLS connections that ended before a handshake completed: no configuration for the
+    /// server name, or a failed handshake.
+    pub(crate) tls_unknown_names: AtomicU64,
+    /// See `tls_unknown_names`.
+    pub(crate) tls_failed_handshakes: AtomicU64,
 }
 
 impl Metrics {
@@ -124,6 +131,19 @@ impl Metrics {
     /// Counts a request that matched no route.
     pub(crate) fn unmatched(&self) {
         self.unmatched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a TLS connection that ended before its handshake completed.
+    pub(crate) fn tls_refused(&self, refused: &crate::front::Refused) {
+        match refused {
+            crate::front::Refused::Closed => {}
+            crate::front::Refused::UnknownName => {
+                self.tls_unknown_names.fetch_add(1, Ordering::Relaxed);
+            }
+            crate::front::Refused::Handshake => {
+                self.tls_failed_handshakes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Counts a failed handshake (rare: a lock is fine here).
@@ -168,6 +188,18 @@ impl Metrics {
             self.header_timeouts.load(Ordering::Relaxed),
             self.idle_closes.load(Ordering::Relaxed),
             self.connection_limit_waits.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_tls_handshakes_total TLS handshakes completed on the gateway's TLS listener.\n\
+             # TYPE gatehouse_tls_handshakes_total counter\ngatehouse_tls_handshakes_total {}\n\
+             # HELP gatehouse_tls_refused_total TLS connections that ended before the handshake completed, by reason.\n\
+             # TYPE gatehouse_tls_refused_total counter\n\
+             gatehouse_tls_refused_total{{reason=\"unknown_name\"}} {}\n\
+             gatehouse_tls_refused_total{{reason=\"handshake_failed\"}} {}",
+            self.tls_handshakes.load(Ordering::Relaxed),
+            self.tls_unknown_names.load(Ordering::Relaxed),
+            self.tls_failed_handshakes.load(Ordering::Relaxed)
         );
         let now = time::OffsetDateTime::now_utc();
         out.push_str(

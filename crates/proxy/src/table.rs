@@ -35,6 +35,10 @@ struct ApiEntry {
     /// Lower-case URL suffix without slashes.
     path: String,
     ops: Vec<OpEntry>,
+    /// Served on the plain listener.
+    http: bool,
+    /// Served on the TLS listener.
+    https: bool,
 }
 
 /// APIs by path, longest first, each with its operations in match order.
@@ -91,16 +95,24 @@ impl RouteTable {
             apis.push(ApiEntry {
                 path: api.path.clone(),
                 ops,
+                http: api.http,
+                https: api.https,
             });
         }
         pools.retain(&live);
         Self { apis }
     }
 
-    /// The operation for `method` and `path`: the API whose path is the longest prefix on a
-    /// segment boundary, then its first operation (most specific first) that matches.
-    pub(crate) fn route(&self, method: &Method, path: &str) -> Option<Matched<'_>> {
-        let api = self.apis.iter().find(|a| below(path, &a.path).is_some())?;
+    /// The operation for `method` and `path` on the plain (`https` false) or TLS listener:
+    /// the API served there whose path is the longest prefix on a segment boundary, then its
+    /// first operation (most specific first) that matches. An API not served on the listener
+    /// is not there at all (APIM answers 404 too).
+    pub(crate) fn route(&self, method: &Method, path: &str, https: bool) -> Option<Matched<'_>> {
+        let api = self
+            .apis
+            .iter()
+            .filter(|a| if https { a.https } else { a.http })
+            .find(|a| below(path, &a.path).is_some())?;
         let rest = below(path, &api.path)?;
         let op = api.ops.iter().find(|op| {
             op.route.method.as_ref().is_none_or(|m| m == method) && op.route.template.matches(rest)

@@ -16,11 +16,18 @@ pub(crate) struct Migration {
 }
 
 /// SQLite's migrations, in order.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_entities.sql",
-    sql: include_str!("../migrations/sqlite/0001_entities.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_entities.sql",
+        sql: include_str!("../migrations/sqlite/0001_entities.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_api_protocols.sql",
+        sql: include_str!("../migrations/sqlite/0002_api_protocols.sql"),
+    },
+];
 
 /// Applies every migration newer than the database's version.
 pub(crate) async fn run(

@@ -335,6 +335,50 @@ mod tests {
         assert_eq!(snap.records, vec![record(Kind::Api, "a", 2, "{\"x\":1}")]);
     }
 
+    /// APIs stored before `protocols` was enforced were served on the plain listener; the
+    /// migration keeps them there (a new revision), and leaves explicit choices alone.
+    #[tokio::test]
+    async fn apis_stored_with_the_old_protocols_default_keep_being_served_on_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        {
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            migrate::run(&mut conn, &migrate::SQLITE[..1])
+                .await
+                .unwrap();
+            for (key, protocols) in [("old", r#"["https"]"#), ("plain", r#"["http"]"#)] {
+                sqlx::query(
+                    "INSERT INTO entities (kind, key, revision, body) VALUES ('api', ?, 3, ?)",
+                )
+                .bind(key)
+                .bind(format!(r#"{{"path":"{key}","protocols":{protocols}}}"#))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            sqlx::query("UPDATE config_revision SET revision = 3")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let loaded = store.load().await.unwrap();
+        assert_eq!(loaded.revision, 4);
+        let body = |key: &str| {
+            let r = loaded.records.iter().find(|r| r.key == key).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            (v["protocols"].clone(), r.revision)
+        };
+        assert_eq!(body("old"), (serde_json::json!(["http", "https"]), 4));
+        assert_eq!(body("plain"), (serde_json::json!(["http"]), 3));
+    }
+
     #[tokio::test]
     async fn meta_is_set_once() {
         let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();

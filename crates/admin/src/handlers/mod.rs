@@ -3,6 +3,7 @@
 pub(crate) mod apis;
 pub(crate) mod backends;
 pub(crate) mod certificates;
+pub(crate) mod hostnames;
 pub(crate) mod policies;
 
 use std::collections::BTreeMap;

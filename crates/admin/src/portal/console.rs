@@ -100,7 +100,8 @@ pub(crate) async fn page(
         gateway: state
             .gateway
             .as_ref()
-            .map(|g| target_addr(g.addr).to_string()),
+            .and_then(|g| g.addr)
+            .map(|addr| target_addr(addr).to_string()),
         error,
     })
 }
@@ -194,7 +195,12 @@ async fn call(state: &AppState, form: &[(String, String)]) -> Result<ConsoleResu
     let link = state.gateway.as_ref().ok_or_else(|| {
         ErrorView::message("No gateway runs in this process, so the console cannot send calls.")
     })?;
-    let addr = target_addr(link.addr);
+    let addr = target_addr(link.addr.ok_or_else(|| {
+        ErrorView::message(
+            "The gateway's plain listener is off (--gateway-listen none); the console sends \
+             calls over it, so call the TLS listener with a client such as curl instead.",
+        )
+    })?);
     let method = Method::from_bytes(one(form, "method").as_bytes())
         .map_err(|_| ErrorView::message("Pick a valid method."))?;
     let path = one(form, "path");

@@ -231,7 +231,8 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         data_dir: data_dir.to_path_buf(),
         admin_listen: args.admin_listen,
         admin_allowed_hosts: Vec::new(),
-        gateway_listen: args.gateway_listen,
+        gateway_listen: Some(args.gateway_listen),
+        gateway_tls_listen: None,
         master_key_file: None,
         max_body_bytes: 256 * 1024,
         shutdown_grace: Duration::from_secs(5),
@@ -242,7 +243,10 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
     })
     .await
     .context("cannot start Gatehouse")?;
-    let (admin, gateway) = (reachable(running.admin), reachable(running.gateway));
+    let gateway = running
+        .gateway
+        .context("the demo's gateway has a plain listener")?;
+    let (admin, gateway) = (reachable(running.admin), reachable(gateway));
     step(3, "Gatehouse started");
     detail("gateway", &format!("http://{gateway}"));
     detail("management API", &format!("http://{admin}"));

@@ -22,7 +22,8 @@ pub struct ApiProperties {
     /// its back end with `set-backend-service`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_url: Option<String>,
-    /// Gateway-side protocols the API answers on.
+    /// The gateway listeners the API is served on: `http` (the plain listener), `https` (the
+    /// TLS listener), or both (the default).
     #[serde(default = "default_protocols")]
     pub protocols: Vec<String>,
     /// Free text.
@@ -89,8 +90,10 @@ pub struct ApiProperties {
     pub license: Option<serde_json::Value>,
 }
 
+/// Both listeners unless the API says otherwise: a gateway without a TLS listener (the quick
+/// start) serves it, and one with both serves it on either. `["https"]` requires TLS.
 fn default_protocols() -> Vec<String> {
-    vec!["https".into()]
+    vec!["http".into(), "https".into()]
 }
 
 impl ApiProperties {
@@ -468,7 +471,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(api.path, "echo/v1");
-        assert_eq!(api.protocols, vec!["https"]);
+        assert_eq!(api.protocols, vec!["http", "https"]);
 
         for bad in ["a//b", "a/../b", "a b", "a?b"] {
             let err = ApiProperties::from_input(

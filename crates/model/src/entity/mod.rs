@@ -7,6 +7,7 @@
 pub mod api;
 pub mod backend;
 pub mod certificate;
+pub mod hostname;
 pub mod policy;
 
 use serde::de::DeserializeOwned;

@@ -665,3 +665,165 @@ fn every_code_is_pascal_case_and_unique() {
         assert!(seen.insert(s), "{s}");
     }
 }
+
+#[test]
+fn client_certificate_validation_reads_apim_attributes_and_identities() {
+    let xml = inbound(
+        "<validate-client-certificate validate-revocation=\"false\" validate-trust=\"true\" \
+         validate-not-before=\"false\" ignore-error=\"false\">\
+           <identities>\
+             <identity thumbprint=\"ab\" />\
+           </identities>\
+         </validate-client-certificate>",
+    );
+    let e = one(&xml, Code::InvalidAttribute);
+    assert!(e.message.contains("40 hexadecimal"), "{}", e.message);
+
+    let xml = inbound(&format!(
+        "<validate-client-certificate validate-revocation=\"false\" validate-not-before=\"false\">\
+           <identities>\
+             <identity thumbprint=\"{}\" serial-number=\"00:1f\" />\
+             <identity subject=\"CN=client, O=&quot;Contoso, Inc.&quot;\" issuer-certificate-id=\"ca-1\" />\
+             <identity common-name=\"client\" dns-name=\"client.example\" issuer-thumbprint=\"{}\" />\
+           </identities>\
+         </validate-client-certificate>",
+        "ab".repeat(20),
+        "CD".repeat(20)
+    ));
+    let doc = PolicyDocument::parse(&xml, &Limits::default()).unwrap();
+    let statements = doc.statements(Section::Inbound);
+    let Statement::ValidateClientCertificate {
+        validate_trust,
+        validate_not_before,
+        validate_not_after,
+        ignore_error,
+        identities,
+        ..
+    } = &statements[0]
+    else {
+        panic!("{statements:?}");
+    };
+    assert!(*validate_trust && !*validate_not_before && *validate_not_after && !*ignore_error);
+    assert_eq!(identities.len(), 3);
+    assert_eq!(identities[0].thumbprint.as_deref(), Some(&*"AB".repeat(20)));
+    assert_eq!(identities[0].serial_number.as_deref(), Some("1F"));
+    assert_eq!(
+        identities[1].subject.as_deref(),
+        Some("CN=client, O=\"Contoso, Inc.\"")
+    );
+    assert_eq!(identities[1].issuer_certificate_id.as_deref(), Some("ca-1"));
+    let refs: Vec<_> = doc.references().into_iter().map(|r| r.kind).collect();
+    assert_eq!(refs, [crate::ReferenceKind::CaCertificateId("ca-1".into())]);
+}
+
+#[test]
+fn revocation_checks_are_refused_as_not_supported_even_by_default() {
+    for attrs in ["", " validate-revocation=\"true\""] {
+        let xml = inbound(&format!("<validate-client-certificate{attrs} />"));
+        let e = one(&xml, Code::ValueNotSupported);
+        assert!(
+            e.message.contains("validate-revocation=\"false\""),
+            "{}",
+            e.message
+        );
+    }
+    one(
+        &inbound("<validate-client-certificate validate-revocation=\"no\" />"),
+        Code::InvalidAttribute,
+    );
+}
+
+#[test]
+fn client_certificate_identities_are_checked() {
+    let v = |identities: &str| {
+        inbound(&format!(
+            "<validate-client-certificate validate-revocation=\"false\"><identities>{identities}</identities></validate-client-certificate>"
+        ))
+    };
+    one(&v("<identity />"), Code::MissingAttribute);
+    one(
+        &v("<identity subject=\"no equals sign\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &v("<identity serial-number=\"xyz\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &v("<identity common-name=\"@(context.Request.Certificate)\" />"),
+        Code::ExpressionNotSupported,
+    );
+    one(
+        &v(&format!(
+            "<identity issuer-certificate-id=\"ca\" issuer-thumbprint=\"{}\" />",
+            "ab".repeat(20)
+        )),
+        Code::ConflictingAttributes,
+    );
+    one(
+        &v(&"<identity common-name=\"a\" />".repeat(11)),
+        Code::InvalidValue,
+    );
+    one(&v("<other />"), Code::UnknownElement);
+    one(
+        &section(
+            "backend",
+            "<validate-client-certificate validate-revocation=\"false\" />",
+        ),
+        Code::MisplacedElement,
+    );
+}
+
+#[test]
+fn distinguished_names_read_as_windows_writes_them() {
+    use crate::parse_distinguished_name as dn;
+    assert_eq!(
+        dn("CN=a, O=\"Contoso, Inc.\", ST=Illinois, emailAddress=x@y").unwrap(),
+        [
+            ("CN".to_string(), "a".to_string()),
+            ("O".into(), "Contoso, Inc.".into()),
+            ("S".into(), "Illinois".into()),
+            ("E".into(), "x@y".into()),
+        ]
+    );
+    assert_eq!(
+        dn("cn = a;o=b").unwrap(),
+        [
+            ("CN".to_string(), "a".to_string()),
+            ("O".into(), "b".into())
+        ]
+    );
+    assert_eq!(dn("O=\"say \"\"hi\"\"\"").unwrap()[0].1, "say \"hi\"");
+    for bad in ["", "CN", "=a", "CN=\"open", "CN=a\"b", "C N=a"] {
+        assert!(dn(bad).is_none(), "{bad}");
+    }
+}
+
+#[test]
+fn forwarding_the_caller_certificate_names_a_header_and_a_format() {
+    let doc = PolicyDocument::parse(
+        &inbound("<forward-client-certificate header-name=\"X-Client-Cert\" format=\"pem\" />"),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        doc.statements(Section::Inbound)[0],
+        Statement::ForwardClientCertificate {
+            header: "x-client-cert".into(),
+            format: crate::CertificateFormat::Pem,
+            location: doc.statements(Section::Inbound)[0].location().clone(),
+        }
+    );
+    one(
+        &inbound("<forward-client-certificate header-name=\"bad header\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &inbound("<forward-client-certificate header-name=\"x\" format=\"der\" />"),
+        Code::InvalidAttribute,
+    );
+    one(
+        &inbound("<forward-client-certificate />"),
+        Code::MissingAttribute,
+    );
+}

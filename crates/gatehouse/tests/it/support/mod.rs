@@ -8,6 +8,7 @@ pub mod portal;
 pub mod raw;
 pub mod server;
 pub mod setup;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::Path;

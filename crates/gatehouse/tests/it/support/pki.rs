@@ -320,6 +320,29 @@ impl TestCa {
         )
     }
 
+    /// A server certificate for `names` as PEM (certificate then key), to upload for a
+    /// hostname configuration.
+    pub fn server_pem(&self, names: &[&str]) -> String {
+        let key = key_pair();
+        let mut p = params(names.first().copied().unwrap_or("server"), names, -1, 30);
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        format!("{}{}", cert.pem(), key.serialize_pem())
+    }
+
+    /// A client certificate valid between the two day offsets from now, as PEM (certificate
+    /// then key), and its DER.
+    pub fn client_dated(&self, cn: &str, from_days: i64, to_days: i64) -> (String, Vec<u8>) {
+        let key = key_pair();
+        let mut p = params(cn, &[], from_days, to_days);
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        (
+            format!("{}{}", cert.pem(), key.serialize_pem()),
+            cert.der().to_vec(),
+        )
+    }
+
     /// A client certificate as PEM (certificate then key), and its DER.
     pub fn client(&self, cn: &str) -> (String, Vec<u8>) {
         let key = key_pair();

@@ -51,8 +51,10 @@ pub struct Server {
     child: Child,
     /// Management API address.
     pub admin: SocketAddr,
-    /// Gateway address.
+    /// The gateway's plain listener (`0.0.0.0:0` when it was turned off).
     pub gateway: SocketAddr,
+    /// The gateway's TLS listener, when started with `--gateway-tls-listen`.
+    pub gateway_tls: Option<SocketAddr>,
     logs: Arc<Mutex<String>>,
     /// The options it was started with.
     pub options: Options,
@@ -117,13 +119,14 @@ pub fn try_start(options: Options) -> Result<Server, (String, Option<ExitStatus>
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = logs.lock().unwrap().clone();
-        let found = find_addr(&text, "admin listener bound")
-            .zip(find_addr(&text, "gateway listener bound"));
-        if let Some((addr, gateway)) = found {
+        let ready = text.contains("gateway listeners ready");
+        if let (Some(addr), true) = (find_addr(&text, "admin listener bound"), ready) {
             return Ok(Server {
                 child,
                 admin: addr,
-                gateway,
+                gateway: find_addr(&text, "gateway listener bound")
+                    .unwrap_or_else(|| "0.0.0.0:0".parse().unwrap()),
+                gateway_tls: find_addr(&text, "gateway TLS listener bound"),
                 logs,
                 options,
             });
