@@ -21,6 +21,9 @@ pub enum Kind {
     RouteNotFound,
     /// The request path is ambiguous (see the path rule in `path.rs`).
     InvalidRequestPath,
+    /// An HTTP/1.x request's Host is missing, repeated or invalid, or its target holds
+    /// userinfo (see `head.rs`).
+    InvalidHost,
     /// The configured client certificate cannot be used (fail closed).
     ClientCertificateUnavailable,
     /// The back end's chain does not end at a trusted root.
@@ -57,6 +60,7 @@ impl Kind {
         match self {
             Kind::RouteNotFound => "RouteNotFound",
             Kind::InvalidRequestPath => "InvalidRequestPath",
+            Kind::InvalidHost => "InvalidHost",
             Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
             Kind::BackendCertificateUntrusted => "BackendCertificateUntrusted",
             Kind::BackendCertificateNameMismatch => "BackendCertificateNameMismatch",
@@ -78,11 +82,18 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::RouteNotFound => StatusCode::NOT_FOUND,
-            Kind::InvalidRequestPath => StatusCode::BAD_REQUEST,
+            Kind::InvalidRequestPath | Kind::InvalidHost => StatusCode::BAD_REQUEST,
             Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
+    }
+
+    /// Whether the request's head cannot be trusted, and so neither can what follows it on
+    /// the connection: the answer closes the connection (RFC 9112 §9.6 allows a server to at
+    /// any time; nginx does after such a 400).
+    pub(crate) fn ends_connection(self) -> bool {
+        matches!(self, Kind::InvalidHost)
     }
 
     /// Whether this is a TLS handshake failure (counted by reason in the metrics).
@@ -107,6 +118,10 @@ impl Kind {
             Kind::InvalidRequestPath => {
                 "the request path climbs above the root with '..', or holds an encoded '/', \
                  '\\' or NUL, a raw '\\', or a malformed percent-escape"
+            }
+            Kind::InvalidHost => {
+                "a request needs exactly one Host header (HTTP/1.0: at most one), holding \
+                 host[:port]; a request target may not hold userinfo"
             }
             Kind::ClientCertificateUnavailable => {
                 "the client certificate configured for this API cannot be used (expired or not \

@@ -16,6 +16,7 @@ mod body;
 mod connect;
 mod error;
 mod handler;
+mod head;
 mod headers;
 mod metrics;
 mod path;

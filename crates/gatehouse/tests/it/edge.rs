@@ -310,3 +310,43 @@ async fn every_connection_header_names_hop_by_hop_headers() {
         seen.headers
     );
 }
+
+/// The Host rules of RFC 9112 §3.2, which hyper leaves to the gateway: an HTTP/1.1 request
+/// without Host, with two, or with one that is no `host[:port]` (or a target with userinfo) is
+/// refused before anything is forwarded, and its connection closed; an absolute-form target's
+/// authority is the host the back end is told about, whatever Host says (§3.2.2).
+#[tokio::test]
+async fn hosts_are_checked_and_an_absolute_target_names_the_host() {
+    let (server, backend, _dir) = serve_echo(&[], "").await;
+    for request in [
+        "GET /echo/x HTTP/1.1\r\n\r\n",
+        "GET /echo/x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+        "GET /echo/x HTTP/1.1\r\nHost: a b\r\n\r\n",
+        "GET /echo/x HTTP/1.0\r\nHost: a.example\r\nHost: a.example\r\n\r\n",
+        "GET http://user@a.example/echo/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(server.gateway).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let ended = closed_within(&mut s, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{request:?}: the connection stayed open"));
+        let response = String::from_utf8_lossy(&ended.sent);
+        assert!(response.contains(" 400 "), "{request:?}: {response}");
+        assert!(response.contains("\"InvalidHost\""), "{response}");
+    }
+    assert!(
+        backend.seen().is_empty(),
+        "a refused request reached the back end"
+    );
+
+    let response = exchange(
+        server.gateway,
+        "GET http://target.example/echo/x HTTP/1.1\r\nHost: other.example\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(backend.last().headers["x-forwarded-host"], "target.example");
+    // HTTP/1.0 may go without Host.
+    let response = exchange(server.gateway, "GET /echo/x HTTP/1.0\r\n\r\n").await;
+    assert!(response.contains(" 200 "), "{response}");
+}
