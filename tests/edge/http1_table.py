@@ -532,8 +532,6 @@ def cases(backend_host):
             "a transfer coding the gateway does not implement: SHOULD 501 (RFC 9112 §6.1), as "
             "nginx answers; forwarding it with Transfer-Encoding stripped would hand the back "
             "end gzip bytes it was not told about",
-            known_failure="hyper accepts codings before a final chunked; the gateway forwards "
-            "the body undecoded",
         ),
         Case(
             "te_chunked_twice_lines",
@@ -548,7 +546,6 @@ def cases(backend_host):
             NOTHING,
             "two lines make the list `chunked, chunked`: chunked MUST NOT be applied twice "
             "(RFC 9112 §6.1), and nginx refuses a duplicate Transfer-Encoding line",
-            known_failure="hyper decodes chunked once and the gateway forwards the request",
         ),
         Case(
             "te_chunked_twice_list",
@@ -556,7 +553,6 @@ def cases(backend_host):
             400,
             NOTHING,
             "chunked MUST NOT be applied more than once (RFC 9112 §6.1)",
-            known_failure="hyper decodes chunked once and the gateway forwards the request",
         ),
         Case(
             "te_in_http10",

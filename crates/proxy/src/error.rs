@@ -24,6 +24,10 @@ pub enum Kind {
     /// An HTTP/1.x request's Host is missing, repeated or invalid, or its target holds
     /// userinfo (see `head.rs`).
     InvalidHost,
+    /// `chunked` appears more than once in an HTTP/1.x request's Transfer-Encoding.
+    InvalidTransferEncoding,
+    /// An HTTP/1.x request's Transfer-Encoding names a coding other than `chunked`.
+    UnsupportedTransferCoding,
     /// The configured client certificate cannot be used (fail closed).
     ClientCertificateUnavailable,
     /// The back end's chain does not end at a trusted root.
@@ -61,6 +65,8 @@ impl Kind {
             Kind::RouteNotFound => "RouteNotFound",
             Kind::InvalidRequestPath => "InvalidRequestPath",
             Kind::InvalidHost => "InvalidHost",
+            Kind::InvalidTransferEncoding => "InvalidTransferEncoding",
+            Kind::UnsupportedTransferCoding => "UnsupportedTransferCoding",
             Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
             Kind::BackendCertificateUntrusted => "BackendCertificateUntrusted",
             Kind::BackendCertificateNameMismatch => "BackendCertificateNameMismatch",
@@ -82,7 +88,10 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::RouteNotFound => StatusCode::NOT_FOUND,
-            Kind::InvalidRequestPath | Kind::InvalidHost => StatusCode::BAD_REQUEST,
+            Kind::InvalidRequestPath | Kind::InvalidHost | Kind::InvalidTransferEncoding => {
+                StatusCode::BAD_REQUEST
+            }
+            Kind::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
@@ -93,7 +102,10 @@ impl Kind {
     /// the connection: the answer closes the connection (RFC 9112 §9.6 allows a server to at
     /// any time; nginx does after such a 400).
     pub(crate) fn ends_connection(self) -> bool {
-        matches!(self, Kind::InvalidHost)
+        matches!(
+            self,
+            Kind::InvalidHost | Kind::InvalidTransferEncoding | Kind::UnsupportedTransferCoding
+        )
     }
 
     /// Whether this is a TLS handshake failure (counted by reason in the metrics).
@@ -122,6 +134,13 @@ impl Kind {
             Kind::InvalidHost => {
                 "a request needs exactly one Host header (HTTP/1.0: at most one), holding \
                  host[:port]; a request target may not hold userinfo"
+            }
+            Kind::InvalidTransferEncoding => {
+                "the request's Transfer-Encoding names chunked more than once"
+            }
+            Kind::UnsupportedTransferCoding => {
+                "the only transfer coding the gateway accepts is chunked; send the content \
+                 without another, or with a Content-Encoding"
             }
             Kind::ClientCertificateUnavailable => {
                 "the client certificate configured for this API cannot be used (expired or not \

@@ -9,6 +9,12 @@
 //!   is a valid `host[:port]`.
 //! - Userinfo in an absolute-form target (`http://user@host/`) is refused (RFC 9110 §4.2.4:
 //!   it disguises the authority).
+//! - Transfer-Encoding is exactly `chunked`. hyper decodes a body whose last coding is
+//!   `chunked` and ignores the others, and the gateway drops the hop-by-hop header, so the
+//!   back end would get `gzip` bytes it was never told about: a coding the gateway does not
+//!   implement gets 501 (RFC 9112 §6.1). `chunked` twice (in one line or two) is refused with
+//!   400: it MUST NOT be applied twice (§6.1), and a recipient that decodes twice reads
+//!   another body than one that decodes once.
 //!
 //! HTTP/2 requests are left to h2, which checks its pseudo-headers itself.
 
@@ -48,6 +54,42 @@ pub(crate) fn check(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<
         return Err(Failure::new(
             Kind::InvalidHost,
             "userinfo in the request target",
+        ));
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        check_transfer_codings(headers)?;
+    }
+    Ok(())
+}
+
+/// The codings of every Transfer-Encoding line, read as one list (RFC 9110 §5.3).
+fn check_transfer_codings(headers: &HeaderMap) -> Result<(), Failure> {
+    let mut chunked = 0;
+    let mut other = false;
+    let codings = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        // Empty list elements do not count (RFC 9110 §5.6.1.2).
+        .filter(|c| !c.is_empty());
+    for coding in codings {
+        if coding.eq_ignore_ascii_case(b"chunked") {
+            chunked += 1;
+        } else {
+            other = true;
+        }
+    }
+    if chunked > 1 {
+        return Err(Failure::new(
+            Kind::InvalidTransferEncoding,
+            "chunked more than once",
+        ));
+    }
+    if other {
+        return Err(Failure::new(
+            Kind::UnsupportedTransferCoding,
+            "a transfer coding other than chunked",
         ));
     }
     Ok(())
@@ -187,6 +229,40 @@ mod tests {
         assert!(!refused(v11, "http://api.example/x", &host));
         assert!(refused(v11, "http://user@api.example/x", &host));
         assert!(refused(v11, "http://user:pw@api.example/x", &host));
+    }
+
+    fn coding_refusal(lines: &[&'static [u8]]) -> Option<Kind> {
+        let pairs: Vec<_> = lines.iter().map(|l| ("transfer-encoding", *l)).collect();
+        let host = [("host", &b"api.example"[..])];
+        let all: Vec<_> = host.iter().copied().chain(pairs).collect();
+        check(Version::HTTP_11, &"/x".parse().unwrap(), &headers(&all))
+            .err()
+            .map(|f| f.kind)
+    }
+
+    #[test]
+    fn transfer_encoding_is_chunked_once_and_alone() {
+        assert_eq!(coding_refusal(&[b"chunked"]), None);
+        assert_eq!(coding_refusal(&[b"Chunked"]), None);
+        assert_eq!(coding_refusal(&[b" chunked ,"]), None);
+        for twice in [&[&b"chunked, chunked"[..]][..], &[b"chunked", b"CHUNKED"]] {
+            assert_eq!(
+                coding_refusal(twice),
+                Some(Kind::InvalidTransferEncoding),
+                "{twice:?}"
+            );
+        }
+        for other in [
+            &[&b"gzip, chunked"[..]][..],
+            &[b"gzip", b"chunked"],
+            &[b"x-custom;q=1, chunked"],
+        ] {
+            assert_eq!(
+                coding_refusal(other),
+                Some(Kind::UnsupportedTransferCoding),
+                "{other:?}"
+            );
+        }
     }
 
     #[test]
