@@ -268,12 +268,6 @@ def head(method, target, *headers, version=b"HTTP/1.1", host=True):
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-BODY_BLAMED_ON_BACKEND = (
-    "the gateway answers 502 BackendConnectionClosed, blaming the client's broken body on "
-    "the back end"
-)
-
-
 def cases(backend_host):
     fwd = {"host": backend_host, "x-forwarded-host": HOST.decode()}
     no_framing = {"content-length": None, "transfer-encoding": None}
@@ -705,7 +699,6 @@ def cases(backend_host):
             400,
             CUT_OFF,
             "a chunk size beyond 64 bits cannot be honoured (RFC 9112 §7.1: overflow)",
-            known_failure=BODY_BLAMED_ON_BACKEND,
         ),
         Case(
             "chunk_size_invalid_char",
@@ -714,7 +707,6 @@ def cases(backend_host):
             400,
             CUT_OFF,
             "chunk-size is 1*HEXDIG (RFC 9112 §7.1)",
-            known_failure=BODY_BLAMED_ON_BACKEND,
         ),
         Case(
             "chunk_size_bare_lf",
@@ -724,7 +716,6 @@ def cases(backend_host):
             CUT_OFF,
             "chunk lines end in CRLF (RFC 9112 §7.1); the bare-LF allowance of §2.2 covers "
             "only the head",
-            known_failure=BODY_BLAMED_ON_BACKEND,
         ),
         Case(
             "chunk_data_overrun",
@@ -733,7 +724,6 @@ def cases(backend_host):
             400,
             CUT_OFF,
             "chunk data longer than its size is not followed by CRLF (RFC 9112 §7.1)",
-            known_failure=BODY_BLAMED_ON_BACKEND,
         ),
         Case(
             "chunk_final_missing_then_request",
@@ -744,7 +734,6 @@ def cases(backend_host):
             CUT_OFF,
             "without its last chunk the body never ends; the bytes where a chunk size belongs "
             "are invalid, and the GET inside MUST NOT become a request",
-            known_failure=BODY_BLAMED_ON_BACKEND,
         ),
         # --- Limits: what the gateway answers today (limits are a separate task). -----
         Case(

@@ -28,6 +28,9 @@ pub enum Kind {
     InvalidTransferEncoding,
     /// An HTTP/1.x request's Transfer-Encoding names a coding other than `chunked`.
     UnsupportedTransferCoding,
+    /// The caller's body failed while it was being forwarded: malformed chunked framing, or
+    /// the caller stopped sending before its end.
+    InvalidRequestBody,
     /// The configured client certificate cannot be used (fail closed).
     ClientCertificateUnavailable,
     /// The back end's chain does not end at a trusted root.
@@ -67,6 +70,7 @@ impl Kind {
             Kind::InvalidHost => "InvalidHost",
             Kind::InvalidTransferEncoding => "InvalidTransferEncoding",
             Kind::UnsupportedTransferCoding => "UnsupportedTransferCoding",
+            Kind::InvalidRequestBody => "InvalidRequestBody",
             Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
             Kind::BackendCertificateUntrusted => "BackendCertificateUntrusted",
             Kind::BackendCertificateNameMismatch => "BackendCertificateNameMismatch",
@@ -88,9 +92,10 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::RouteNotFound => StatusCode::NOT_FOUND,
-            Kind::InvalidRequestPath | Kind::InvalidHost | Kind::InvalidTransferEncoding => {
-                StatusCode::BAD_REQUEST
-            }
+            Kind::InvalidRequestPath
+            | Kind::InvalidHost
+            | Kind::InvalidTransferEncoding
+            | Kind::InvalidRequestBody => StatusCode::BAD_REQUEST,
             Kind::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -104,7 +109,10 @@ impl Kind {
     pub(crate) fn ends_connection(self) -> bool {
         matches!(
             self,
-            Kind::InvalidHost | Kind::InvalidTransferEncoding | Kind::UnsupportedTransferCoding
+            Kind::InvalidHost
+                | Kind::InvalidTransferEncoding
+                | Kind::UnsupportedTransferCoding
+                | Kind::InvalidRequestBody
         )
     }
 
@@ -141,6 +149,10 @@ impl Kind {
             Kind::UnsupportedTransferCoding => {
                 "the only transfer coding the gateway accepts is chunked; send the content \
                  without another, or with a Content-Encoding"
+            }
+            Kind::InvalidRequestBody => {
+                "the request body is malformed (its chunked framing is invalid) or ended before \
+                 it was complete; the back end did not get a complete request"
             }
             Kind::ClientCertificateUnavailable => {
                 "the client certificate configured for this API cannot be used (expired or not \

@@ -300,6 +300,11 @@ async fn forward(
             }
         };
         let failure = classify_send(&error);
+        if reclaim.body_failed() {
+            // The send failed because the caller's body did (malformed chunked framing, or
+            // the caller stopped sending): the caller's fault, whatever the back end saw.
+            return Err(Failure::new(Kind::InvalidRequestBody, failure.detail));
+        }
         let repeatable = match failure.replay {
             Replay::Unprocessed => true,
             Replay::MaybeProcessed => is_idempotent(&parts.method),

@@ -350,3 +350,31 @@ async fn hosts_are_checked_and_an_absolute_target_names_the_host() {
     let response = exchange(server.gateway, "GET /echo/x HTTP/1.0\r\n\r\n").await;
     assert!(response.contains(" 200 "), "{response}");
 }
+
+/// A regression: a chunked body that turned out malformed after its head was forwarded was
+/// answered 502 BackendConnectionClosed, blaming the back end for the caller's bytes. It is
+/// the caller's 400, and the connection closes (the rest of its stream cannot be trusted).
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_callers_400() {
+    let (server, _backend, _dir) = serve_echo(&[], "").await;
+    for body in [
+        "5\r\nhello\r\nGET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+        "3\r\nhello\r\n0\r\n\r\n",
+        "zz\r\nhello\r\n0\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(server.gateway).await.unwrap();
+        s.write_all(
+            format!("POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let ended = closed_within(&mut s, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{body:?}: the connection stayed open"));
+        let response = String::from_utf8_lossy(&ended.sent);
+        assert!(response.starts_with("HTTP/1.1 400"), "{body:?}: {response}");
+        assert!(response.contains("\"InvalidRequestBody\""), "{response}");
+        assert_eq!(response.matches("HTTP/1.1").count(), 1, "{response}");
+    }
+}
