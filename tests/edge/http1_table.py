@@ -6,7 +6,8 @@ back end, which records every byte the gateway sends it, configures an API `fram
 of that back end through the management API, then sends each case of the table as raw bytes on
 a fresh connection and checks two things: what the client got (a status, or the connection
 closed without a response), and what reached the back end (nothing at all for a refused
-request; for a good one, exactly the request the client meant and nothing smuggled behind it).
+request, no complete request for a body found malformed after its head went out, and for a
+good one exactly the request the client meant, with nothing smuggled behind it).
 
 The expectations are what RFC 9110 / 9112 ask of a careful edge proxy, and what nginx, HAProxy
 and Envoy do; where the RFC leaves a choice, the case says which one it asserts and why. A case
@@ -416,8 +417,9 @@ def cases(backend_host):
             NOTHING,
             "Content-Length with Transfer-Encoding is the classic CL.TE smuggle; RFC 9112 "
             "§6.1 allows refusing it, and nginx and Envoy do",
-            known_failure="hyper decodes by Transfer-Encoding and drops Content-Length before "
-            "the gateway sees the request, so it is forwarded (the connection is closed after)",
+            known_failure="hyper takes RFC 9112 §6.1's other option: it decodes by "
+            "Transfer-Encoding, drops Content-Length before the gateway sees the request and "
+            "closes after answering; the request is forwarded",
         ),
         Case(
             "te_chunked_then_content_length",
@@ -1105,6 +1107,7 @@ def main():
                 )
                 for problem in problems:
                     print("%15s - %s" % ("", problem))
+                print("%15s rule: %s" % ("", case.why))
                 if case.known_failure:
                     print("%15s known: %s" % ("", case.known_failure))
 
