@@ -2,10 +2,13 @@
 //!
 //! [`RequestBody`] carries the caller's body to the back end and can be handed back for a
 //! retry as long as nobody has polled it (so a request whose body was not yet sent can go out
-//! again on a fresh connection). [`ProxyBody`] is what the gateway answers with: the back end's
+//! again on a fresh connection). It also remembers whether the caller's body failed (malformed
+//! chunked framing, or the caller stopped sending): the send to the back end fails then too,
+//! and the failure is the caller's, not the back end's. [`ProxyBody`] is what the gateway answers with: the back end's
 //! streamed body, or a small gateway-made one.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -21,14 +24,30 @@ pub(crate) enum RequestBody {
     Empty,
     /// A streamed body, held in a slot until the first poll takes it.
     Stream {
-        slot: Arc<Mutex<Option<Incoming>>>,
+        slot: Arc<Slot>,
         taken: Option<Incoming>,
         hint: SizeHint,
     },
 }
 
+/// Where a streamed body waits for its first poll.
+pub(crate) struct Slot {
+    incoming: Mutex<Option<Incoming>>,
+    /// The caller's body yielded an error.
+    failed: AtomicBool,
+}
+
+impl Slot {
+    fn new(incoming: Incoming) -> Arc<Self> {
+        Arc::new(Self {
+            incoming: Mutex::new(Some(incoming)),
+            failed: AtomicBool::new(false),
+        })
+    }
+}
+
 /// Gives back a request body that was never polled, for a retry.
-pub(crate) struct Reclaim(Option<Arc<Mutex<Option<Incoming>>>>);
+pub(crate) struct Reclaim(Option<Arc<Slot>>);
 
 impl RequestBody {
     /// Wraps an incoming body; returns the body and the handle that can reclaim it.
@@ -37,7 +56,7 @@ impl RequestBody {
             return (RequestBody::Empty, Reclaim(None));
         }
         let hint = incoming.size_hint();
-        let slot = Arc::new(Mutex::new(Some(incoming)));
+        let slot = Slot::new(incoming);
         (
             RequestBody::Stream {
                 slot: Arc::clone(&slot),
@@ -56,9 +75,9 @@ impl Reclaim {
         match &self.0 {
             None => Some(RequestBody::Empty),
             Some(slot) => {
-                let incoming = slot.lock().ok()?.take()?;
+                let incoming = slot.incoming.lock().ok()?.take()?;
                 let hint = incoming.size_hint();
-                let slot = Arc::new(Mutex::new(Some(incoming)));
+                let slot = Slot::new(incoming);
                 Some(RequestBody::Stream {
                     slot,
                     taken: None,
@@ -66,6 +85,13 @@ impl Reclaim {
                 })
             }
         }
+    }
+
+    /// Whether the caller's body failed while the current attempt sent it.
+    pub(crate) fn body_failed(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|slot| slot.failed.load(Ordering::Relaxed))
     }
 
     /// Points the handle at the body of the next attempt.
@@ -88,10 +114,16 @@ impl Body for RequestBody {
             RequestBody::Empty => Poll::Ready(None),
             RequestBody::Stream { slot, taken, .. } => {
                 if taken.is_none() {
-                    *taken = slot.lock().ok().and_then(|mut s| s.take());
+                    *taken = slot.incoming.lock().ok().and_then(|mut s| s.take());
                 }
                 match taken {
-                    Some(body) => Pin::new(body).poll_frame(cx),
+                    Some(body) => {
+                        let polled = Pin::new(body).poll_frame(cx);
+                        if let Poll::Ready(Some(Err(_))) = &polled {
+                            slot.failed.store(true, Ordering::Relaxed);
+                        }
+                        polled
+                    }
                     None => Poll::Ready(None),
                 }
             }

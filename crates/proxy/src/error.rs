@@ -21,6 +21,16 @@ pub enum Kind {
     RouteNotFound,
     /// The request path is ambiguous (see the path rule in `path.rs`).
     InvalidRequestPath,
+    /// An HTTP/1.x request's Host is missing, repeated or invalid, or its target holds
+    /// userinfo (see `head.rs`).
+    InvalidHost,
+    /// `chunked` appears more than once in an HTTP/1.x request's Transfer-Encoding.
+    InvalidTransferEncoding,
+    /// An HTTP/1.x request's Transfer-Encoding names a coding other than `chunked`.
+    UnsupportedTransferCoding,
+    /// The caller's body failed while it was being forwarded: malformed chunked framing, or
+    /// the caller stopped sending before its end.
+    InvalidRequestBody,
     /// The configured client certificate cannot be used (fail closed).
     ClientCertificateUnavailable,
     /// The caller sent no certificate and a policy requires one.
@@ -67,6 +77,10 @@ impl Kind {
         match self {
             Kind::RouteNotFound => "RouteNotFound",
             Kind::InvalidRequestPath => "InvalidRequestPath",
+            Kind::InvalidHost => "InvalidHost",
+            Kind::InvalidTransferEncoding => "InvalidTransferEncoding",
+            Kind::UnsupportedTransferCoding => "UnsupportedTransferCoding",
+            Kind::InvalidRequestBody => "InvalidRequestBody",
             Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
             // APIM's `context.LastError.Reason` for `validate-client-certificate`.
             Kind::CallerCertificateNotFound => "ClientCertificateNotFound",
@@ -94,7 +108,11 @@ impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
             Kind::RouteNotFound => StatusCode::NOT_FOUND,
-            Kind::InvalidRequestPath => StatusCode::BAD_REQUEST,
+            Kind::InvalidRequestPath
+            | Kind::InvalidHost
+            | Kind::InvalidTransferEncoding
+            | Kind::InvalidRequestBody => StatusCode::BAD_REQUEST,
+            Kind::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             // APIM answers 401 when `validate-client-certificate` fails.
             Kind::CallerCertificateNotFound
@@ -105,6 +123,19 @@ impl Kind {
             Kind::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
+    }
+
+    /// Whether the request's head cannot be trusted, and so neither can what follows it on
+    /// the connection: the answer closes the connection (RFC 9112 §9.6 allows a server to at
+    /// any time; nginx does after such a 400).
+    pub(crate) fn ends_connection(self) -> bool {
+        matches!(
+            self,
+            Kind::InvalidHost
+                | Kind::InvalidTransferEncoding
+                | Kind::UnsupportedTransferCoding
+                | Kind::InvalidRequestBody
+        )
     }
 
     /// Whether this is a TLS handshake failure (counted by reason in the metrics).
@@ -129,6 +160,21 @@ impl Kind {
             Kind::InvalidRequestPath => {
                 "the request path climbs above the root with '..', or holds an encoded '/', \
                  '\\' or NUL, a raw '\\', or a malformed percent-escape"
+            }
+            Kind::InvalidHost => {
+                "a request needs exactly one Host header (HTTP/1.0: at most one), holding \
+                 host[:port]; a request target may not hold userinfo"
+            }
+            Kind::InvalidTransferEncoding => {
+                "the request's Transfer-Encoding names chunked more than once"
+            }
+            Kind::UnsupportedTransferCoding => {
+                "the only transfer coding the gateway accepts is chunked; send the content \
+                 without another, or with a Content-Encoding"
+            }
+            Kind::InvalidRequestBody => {
+                "the request body is malformed (its chunked framing is invalid) or ended before \
+                 it was complete; the back end did not get a complete request"
             }
             Kind::ClientCertificateUnavailable => {
                 "the client certificate configured for this API cannot be used (expired or not \

@@ -18,12 +18,12 @@ use hyper::body::Incoming;
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::{Failure, Kind, Replay, classify_send};
 use crate::front::{Caller, FrontTable};
-use crate::headers;
 use crate::metrics::Metrics;
 use crate::path;
 use crate::table::{OpEntry, RouteTable};
 use crate::trace::{CallLog, CallRecord, TRACE, TraceKey};
 use crate::upstream::{BackendBody, PresentedOn};
+use crate::{head, headers};
 
 /// The request id header, on the response and on the request to the back end.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -135,9 +135,13 @@ pub(crate) async fn handle(
     }
     // A trace header without the key is ignored (and, like any, not forwarded).
     let traced = shared.trace_key.accepts(request.headers().get(&TRACE));
+    let version = request.version();
     let table = shared.table.load();
-    let routed = path::normalise(request.uri().path())
-        .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))
+    let routed = head::check(version, request.uri(), request.headers())
+        .and_then(|()| {
+            path::normalise(request.uri().path())
+                .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))
+        })
         .and_then(|path| {
             let matched = table
                 .route(request.method(), &path, conn.https)
@@ -162,7 +166,7 @@ pub(crate) async fn handle(
                     error: Some(failure.kind.code().to_string()),
                 });
             }
-            return Ok(failure.response(&request_id));
+            return Ok(refusal(&failure, &request_id, version));
         }
     };
     let mut error = None;
@@ -187,7 +191,7 @@ pub(crate) async fn handle(
                 detail = %failure.detail,
                 "request failed"
             );
-            let mut response = failure.response(&request_id);
+            let mut response = refusal(&failure, &request_id, version);
             headers::apply(response.headers_mut(), &op.plan().error_headers);
             response
         }
@@ -261,6 +265,18 @@ fn check_caller(
     Ok(())
 }
 
+/// The answer to a failure; on HTTP/1.x it closes the connection when the failure says the
+/// rest of the connection cannot be trusted (HTTP/2 frames its streams itself).
+fn refusal(failure: &Failure, request_id: &HeaderValue, version: Version) -> Response<ProxyBody> {
+    let mut response = failure.response(request_id);
+    if failure.kind.ends_connection() && version < Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -327,12 +343,14 @@ async fn forward(
     let plan = op.plan();
     let uri = uri?;
     let (mut parts, body) = request.into_parts();
-    let host = parts.headers.remove(header::HOST).or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    // The target's authority, when it has one, is the host: an absolute-form target overrides
+    // Host (RFC 9112 §3.2.2), and so does HTTP/2's :authority (RFC 9113 §8.3.1).
+    let authority = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    let host_header = parts.headers.remove(header::HOST);
+    let host = authority.or(host_header);
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(&TRACE);
     let proto = if conn.https { "https" } else { "http" };
@@ -377,6 +395,11 @@ async fn forward(
             }
         };
         let failure = classify_send(&error);
+        if reclaim.body_failed() {
+            // The send failed because the caller's body did (malformed chunked framing, or
+            // the caller stopped sending): the caller's fault, whatever the back end saw.
+            return Err(Failure::new(Kind::InvalidRequestBody, failure.detail));
+        }
         let repeatable = match failure.replay {
             Replay::Unprocessed => true,
             Replay::MaybeProcessed => is_idempotent(&parts.method),

@@ -17,6 +17,7 @@ mod connect;
 mod error;
 mod front;
 mod handler;
+mod head;
 mod headers;
 mod metrics;
 mod path;

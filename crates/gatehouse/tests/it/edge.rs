@@ -310,3 +310,71 @@ async fn every_connection_header_names_hop_by_hop_headers() {
         seen.headers
     );
 }
+
+/// The Host rules of RFC 9112 §3.2, which hyper leaves to the gateway: an HTTP/1.1 request
+/// without Host, with two, or with one that is no `host[:port]` (or a target with userinfo) is
+/// refused before anything is forwarded, and its connection closed; an absolute-form target's
+/// authority is the host the back end is told about, whatever Host says (§3.2.2).
+#[tokio::test]
+async fn hosts_are_checked_and_an_absolute_target_names_the_host() {
+    let (server, backend, _dir) = serve_echo(&[], "").await;
+    for request in [
+        "GET /echo/x HTTP/1.1\r\n\r\n",
+        "GET /echo/x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n",
+        "GET /echo/x HTTP/1.1\r\nHost: a b\r\n\r\n",
+        "GET /echo/x HTTP/1.0\r\nHost: a.example\r\nHost: a.example\r\n\r\n",
+        "GET http://user@a.example/echo/x HTTP/1.1\r\nHost: a.example\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(server.gateway).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let ended = closed_within(&mut s, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{request:?}: the connection stayed open"));
+        let response = String::from_utf8_lossy(&ended.sent);
+        assert!(response.contains(" 400 "), "{request:?}: {response}");
+        assert!(response.contains("\"InvalidHost\""), "{response}");
+    }
+    assert!(
+        backend.seen().is_empty(),
+        "a refused request reached the back end"
+    );
+
+    let response = exchange(
+        server.gateway,
+        "GET http://target.example/echo/x HTTP/1.1\r\nHost: other.example\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(backend.last().headers["x-forwarded-host"], "target.example");
+    // HTTP/1.0 may go without Host.
+    let response = exchange(server.gateway, "GET /echo/x HTTP/1.0\r\n\r\n").await;
+    assert!(response.contains(" 200 "), "{response}");
+}
+
+/// A regression: a chunked body that turned out malformed after its head was forwarded was
+/// answered 502 BackendConnectionClosed, blaming the back end for the caller's bytes. It is
+/// the caller's 400, and the connection closes (the rest of its stream cannot be trusted).
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_callers_400() {
+    let (server, _backend, _dir) = serve_echo(&[], "").await;
+    for body in [
+        "5\r\nhello\r\nGET /echo/smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+        "3\r\nhello\r\n0\r\n\r\n",
+        "zz\r\nhello\r\n0\r\n\r\n",
+    ] {
+        let mut s = TcpStream::connect(server.gateway).await.unwrap();
+        s.write_all(
+            format!("POST /echo/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let ended = closed_within(&mut s, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{body:?}: the connection stayed open"));
+        let response = String::from_utf8_lossy(&ended.sent);
+        assert!(response.starts_with("HTTP/1.1 400"), "{body:?}: {response}");
+        assert!(response.contains("\"InvalidRequestBody\""), "{response}");
+        assert_eq!(response.matches("HTTP/1.1").count(), 1, "{response}");
+    }
+}

@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod edge;
 mod entities;
+mod framing;
 mod front_door;
 mod gateway;
 mod lifecycle;
