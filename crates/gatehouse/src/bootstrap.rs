@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     /// The gateway listener's timeouts and connection cap.
     pub(crate) limits: gatehouse_proxy::Limits,
+    /// Peers whose forwarding headers are believed.
+    pub(crate) trusted_proxies: Vec<gatehouse_proxy::Cidr>,
     /// The admin token, overriding `GATEHOUSE_ADMIN_TOKEN` and the stored one.
     pub(crate) admin_token: Option<Zeroizing<String>>,
 }
@@ -60,7 +62,13 @@ impl From<&ServeArgs> for Config {
                 header_timeout: Duration::from_secs(args.header_timeout),
                 keep_alive: Duration::from_secs(args.keep_alive_timeout),
                 max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+                max_request_line: usize::try_from(args.max_request_line).unwrap_or(usize::MAX),
+                max_header_bytes: usize::try_from(args.max_header_bytes).unwrap_or(usize::MAX),
+                max_headers: usize::try_from(args.max_headers).unwrap_or(usize::MAX),
+                body_timeout: Duration::from_secs(args.body_timeout),
+                h2_max_streams: args.h2_max_streams,
             },
+            trusted_proxies: args.trusted_proxies.clone(),
             admin_token: None,
         }
     }
@@ -138,6 +146,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
             roots: gatehouse_proxy::SystemRoots::load(&provider),
             shutdown_grace: config.shutdown_grace,
             limits: config.limits,
+            trusted_proxies: config.trusted_proxies.clone(),
         },
         provider,
     ));

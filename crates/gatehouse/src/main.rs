@@ -123,6 +123,35 @@ pub(crate) struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub(crate) max_connections: u64,
 
+    /// Longest request line (HTTP/1.1) or request target (HTTP/2), in bytes; longer gets 414.
+    #[arg(long, default_value_t = 8192,
+          value_parser = clap::value_parser!(u64).range(256..=1_048_576))]
+    pub(crate) max_request_line: u64,
+
+    /// Largest set of request header fields, in bytes (HTTP/2: the header list); larger
+    /// gets 431.
+    #[arg(long, default_value_t = 32_768,
+          value_parser = clap::value_parser!(u64).range(1024..=4_194_304))]
+    pub(crate) max_header_bytes: u64,
+
+    /// Most header fields in a request; more gets 431.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(8..=10_000))]
+    pub(crate) max_headers: u64,
+
+    /// Seconds a request body may go without a byte arriving; longer gets 408.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) body_timeout: u64,
+
+    /// Streams an HTTP/2 client may have open at once.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) h2_max_streams: u32,
+
+    /// Peers whose X-Forwarded-*, Forwarded and X-Real-IP headers are believed: addresses or
+    /// CIDR ranges, comma separated (e.g. 10.0.0.0/8,192.0.2.7). From anyone else they are
+    /// replaced by what the gateway saw; X-Forwarded-For is always appended to.
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub(crate) trusted_proxies: Vec<gatehouse_proxy::Cidr>,
+
     /// Worker threads of the async runtime (default: one per core).
     #[arg(long, env = "GATEHOUSE_WORKER_THREADS")]
     pub(crate) worker_threads: Option<usize>,

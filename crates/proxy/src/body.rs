@@ -7,14 +7,19 @@
 //! and the failure is the caller's, not the back end's. [`ProxyBody`] is what the gateway answers with: the back end's
 //! streamed body, or a small gateway-made one.
 
+use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use std::future::Future as _;
 
 use crate::upstream::BackendBody;
 
@@ -27,14 +32,28 @@ pub(crate) enum RequestBody {
         slot: Arc<Slot>,
         taken: Option<Incoming>,
         hint: SizeHint,
+        /// How long the caller may go without sending a byte of it.
+        timeout: Duration,
+        /// When a byte last arrived (or the body was first polled).
+        progress: Option<Instant>,
+        /// Armed while the body waits for the caller: a body that arrives without waiting
+        /// (the usual case) costs no timer.
+        timer: Option<Pin<Box<Sleep>>>,
     },
 }
+
+/// The caller sent no byte of its body for the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no byte of the request body arrived for {0:?}")]
+pub(crate) struct BodyTimedOut(Duration);
 
 /// Where a streamed body waits for its first poll.
 pub(crate) struct Slot {
     incoming: Mutex<Option<Incoming>>,
     /// The caller's body yielded an error.
     failed: AtomicBool,
+    /// It stopped arriving for the body timeout.
+    timed_out: AtomicBool,
 }
 
 impl Slot {
@@ -42,29 +61,43 @@ impl Slot {
         Arc::new(Self {
             incoming: Mutex::new(Some(incoming)),
             failed: AtomicBool::new(false),
+            timed_out: AtomicBool::new(false),
         })
     }
 }
 
 /// Gives back a request body that was never polled, for a retry.
-pub(crate) struct Reclaim(Option<Arc<Slot>>);
+pub(crate) struct Reclaim(Option<Arc<Slot>>, Duration);
 
 impl RequestBody {
-    /// Wraps an incoming body; returns the body and the handle that can reclaim it.
-    pub(crate) fn new(incoming: Incoming) -> (Self, Reclaim) {
+    /// Wraps an incoming body that may go `timeout` without a byte; returns the body and the
+    /// handle that can reclaim it.
+    pub(crate) fn new(incoming: Incoming, timeout: Duration) -> (Self, Reclaim) {
         if incoming.is_end_stream() {
-            return (RequestBody::Empty, Reclaim(None));
+            return (RequestBody::Empty, Reclaim(None, timeout));
         }
-        let hint = incoming.size_hint();
         let slot = Slot::new(incoming);
         (
-            RequestBody::Stream {
-                slot: Arc::clone(&slot),
-                taken: None,
-                hint,
-            },
-            Reclaim(Some(slot)),
+            RequestBody::stream(Arc::clone(&slot), timeout),
+            Reclaim(Some(slot), timeout),
         )
+    }
+
+    fn stream(slot: Arc<Slot>, timeout: Duration) -> Self {
+        let hint = slot
+            .incoming
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(Body::size_hint))
+            .unwrap_or_default();
+        RequestBody::Stream {
+            slot,
+            taken: None,
+            hint,
+            timeout,
+            progress: None,
+            timer: None,
+        }
     }
 }
 
@@ -76,15 +109,16 @@ impl Reclaim {
             None => Some(RequestBody::Empty),
             Some(slot) => {
                 let incoming = slot.incoming.lock().ok()?.take()?;
-                let hint = incoming.size_hint();
-                let slot = Slot::new(incoming);
-                Some(RequestBody::Stream {
-                    slot,
-                    taken: None,
-                    hint,
-                })
+                Some(RequestBody::stream(Slot::new(incoming), self.1))
             }
         }
+    }
+
+    /// Whether the caller's body stopped arriving for the body timeout.
+    pub(crate) fn body_timed_out(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|slot| slot.timed_out.load(Ordering::Relaxed))
     }
 
     /// Whether the caller's body failed while the current attempt sent it.
@@ -104,28 +138,48 @@ impl Reclaim {
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn StdError + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
-            RequestBody::Stream { slot, taken, .. } => {
+            RequestBody::Stream {
+                slot,
+                taken,
+                timeout,
+                progress,
+                timer,
+                ..
+            } => {
                 if taken.is_none() {
                     *taken = slot.incoming.lock().ok().and_then(|mut s| s.take());
                 }
-                match taken {
-                    Some(body) => {
-                        let polled = Pin::new(body).poll_frame(cx);
-                        if let Poll::Ready(Some(Err(_))) = &polled {
-                            slot.failed.store(true, Ordering::Relaxed);
+                let Some(body) = taken else {
+                    return Poll::Ready(None);
+                };
+                let polled = Pin::new(body).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(Some(Err(_))) => slot.failed.store(true, Ordering::Relaxed),
+                    Poll::Ready(_) => *progress = Some(Instant::now()),
+                    Poll::Pending => {
+                        let since = *progress.get_or_insert_with(Instant::now);
+                        let deadline = since + *timeout;
+                        let sleep = timer
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                        if sleep.deadline() != deadline {
+                            sleep.as_mut().reset(deadline);
                         }
-                        polled
+                        if sleep.as_mut().poll(cx).is_ready() {
+                            slot.failed.store(true, Ordering::Relaxed);
+                            slot.timed_out.store(true, Ordering::Relaxed);
+                            return Poll::Ready(Some(Err(Box::new(BodyTimedOut(*timeout)))));
+                        }
                     }
-                    None => Poll::Ready(None),
                 }
+                polled.map(|frame| frame.map(|r| r.map_err(Into::into)))
             }
         }
     }

@@ -31,6 +31,12 @@ pub enum Kind {
     /// The caller's body failed while it was being forwarded: malformed chunked framing, or
     /// the caller stopped sending before its end.
     InvalidRequestBody,
+    /// The request target is longer than the gateway accepts.
+    UriTooLong,
+    /// The request's header fields are larger than the gateway accepts.
+    HeadersTooLarge,
+    /// The caller stopped sending its request body.
+    RequestBodyTimeout,
     /// The configured client certificate cannot be used (fail closed).
     ClientCertificateUnavailable,
     /// The caller sent no certificate and a policy requires one.
@@ -81,6 +87,9 @@ impl Kind {
             Kind::InvalidTransferEncoding => "InvalidTransferEncoding",
             Kind::UnsupportedTransferCoding => "UnsupportedTransferCoding",
             Kind::InvalidRequestBody => "InvalidRequestBody",
+            Kind::UriTooLong => "UriTooLong",
+            Kind::HeadersTooLarge => "HeadersTooLarge",
+            Kind::RequestBodyTimeout => "RequestBodyTimeout",
             Kind::ClientCertificateUnavailable => "ClientCertificateUnavailable",
             // APIM's `context.LastError.Reason` for `validate-client-certificate`.
             Kind::CallerCertificateNotFound => "ClientCertificateNotFound",
@@ -113,6 +122,9 @@ impl Kind {
             | Kind::InvalidTransferEncoding
             | Kind::InvalidRequestBody => StatusCode::BAD_REQUEST,
             Kind::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            Kind::UriTooLong => StatusCode::URI_TOO_LONG,
+            Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Kind::RequestBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::ClientCertificateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             // APIM answers 401 when `validate-client-certificate` fails.
             Kind::CallerCertificateNotFound
@@ -135,6 +147,9 @@ impl Kind {
                 | Kind::InvalidTransferEncoding
                 | Kind::UnsupportedTransferCoding
                 | Kind::InvalidRequestBody
+                | Kind::RequestBodyTimeout
+                | Kind::UriTooLong
+                | Kind::HeadersTooLarge
         )
     }
 
@@ -171,6 +186,13 @@ impl Kind {
             Kind::UnsupportedTransferCoding => {
                 "the only transfer coding the gateway accepts is chunked; send the content \
                  without another, or with a Content-Encoding"
+            }
+            Kind::UriTooLong => "the request target is longer than the gateway accepts",
+            Kind::HeadersTooLarge => {
+                "the request's header fields are larger than the gateway accepts"
+            }
+            Kind::RequestBodyTimeout => {
+                "the request body stopped arriving; the back end did not get a complete request"
             }
             Kind::InvalidRequestBody => {
                 "the request body is malformed (its chunked framing is invalid) or ended before \

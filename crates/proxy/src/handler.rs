@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::{Failure, Kind, Replay, classify_send};
+use crate::forwarded;
 use crate::front::{Caller, FrontTable};
 use crate::metrics::Metrics;
 use crate::path;
@@ -41,18 +42,29 @@ pub(crate) struct Shared {
     pub(crate) table: ArcSwap<RouteTable>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) backend_timeout: Duration,
+    /// The client-side limits (request line, body timeout).
+    pub(crate) limits: crate::Limits,
+    /// Peers whose forwarding headers are believed.
+    pub(crate) trusted_proxies: Vec<forwarded::Cidr>,
     pub(crate) calls: CallLog,
     pub(crate) trace_key: TraceKey,
     ids: RequestIds,
 }
 
 impl Shared {
-    pub(crate) fn new(metrics: Arc<Metrics>, backend_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        metrics: Arc<Metrics>,
+        backend_timeout: Duration,
+        limits: crate::Limits,
+        trusted_proxies: Vec<forwarded::Cidr>,
+    ) -> Self {
         Self {
             front: ArcSwap::from_pointee(FrontTable::empty()),
             table: ArcSwap::from_pointee(RouteTable::empty()),
             metrics,
             backend_timeout,
+            limits,
+            trusted_proxies,
             calls: CallLog::default(),
             trace_key: TraceKey::generate(),
             ids: RequestIds::new(),
@@ -94,6 +106,8 @@ impl RequestIds {
 pub(crate) struct Conn {
     /// The caller's address.
     pub(crate) remote: SocketAddr,
+    /// The caller as the forwarding headers describe it.
+    client: forwarded::Client,
     /// It came on the TLS listener.
     pub(crate) https: bool,
     /// The certificate the caller presented in the TLS handshake.
@@ -102,18 +116,20 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// A connection of the plain listener.
-    pub(crate) fn plain(remote: SocketAddr) -> Self {
+    pub(crate) fn plain(remote: SocketAddr, shared: &Shared) -> Self {
         Self {
             remote,
+            client: forwarded::Client::new(remote.ip(), &shared.trusted_proxies),
             https: false,
             caller: None,
         }
     }
 
     /// A connection of the TLS listener.
-    pub(crate) fn tls(remote: SocketAddr, caller: Option<Arc<Caller>>) -> Self {
+    pub(crate) fn tls(remote: SocketAddr, caller: Option<Arc<Caller>>, shared: &Shared) -> Self {
         Self {
             remote,
+            client: forwarded::Client::new(remote.ip(), &shared.trusted_proxies),
             https: true,
             caller,
         }
@@ -137,7 +153,8 @@ pub(crate) async fn handle(
     let traced = shared.trace_key.accepts(request.headers().get(&TRACE));
     let version = request.version();
     let table = shared.table.load();
-    let routed = head::check(version, request.uri(), request.headers())
+    let routed = check_head_size(request.uri(), request.headers(), &shared.limits)
+        .and_then(|()| head::check(version, request.uri(), request.headers()))
         .and_then(|()| {
             path::normalise(request.uri().path())
                 .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))
@@ -216,6 +233,41 @@ pub(crate) async fn handle(
         });
     }
     Ok(response)
+}
+
+/// Refuses a request target or header fields past their limits. An HTTP/1.1 request line far
+/// too long is cut off earlier, as it arrives, and hyper's head buffer is a backstop; this is
+/// the exact check for both protocols (HTTP/2's `:path` and header list included).
+fn check_head_size(
+    uri: &Uri,
+    headers: &http::HeaderMap,
+    limits: &crate::Limits,
+) -> Result<(), Failure> {
+    let length = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    if length > limits.max_request_line {
+        return Err(Failure::new(
+            Kind::UriTooLong,
+            format!(
+                "the request target is {length} bytes; --max-request-line allows {}",
+                limits.max_request_line
+            ),
+        ));
+    }
+    // As HTTP/2 counts a header list: name, value and 32 bytes of overhead per field.
+    let size: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    if size > limits.max_header_bytes {
+        return Err(Failure::new(
+            Kind::HeadersTooLarge,
+            format!(
+                "the header fields are {size} bytes; --max-header-bytes allows {}",
+                limits.max_header_bytes
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the plan's `validate-client-certificate` checks against what the handshake showed:
@@ -354,7 +406,7 @@ async fn forward(
     headers::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(&TRACE);
     let proto = if conn.https { "https" } else { "http" };
-    headers::add_forwarded(&mut parts.headers, conn.remote.ip(), host, proto);
+    forwarded::apply(&mut parts.headers, &conn.client, host, proto);
     headers::apply(&mut parts.headers, &plan.request_headers);
     for header in &plan.caller_headers {
         // What the caller sent under this name is never passed on: only the gateway's value.
@@ -366,7 +418,7 @@ async fn forward(
     parts.headers.insert(REQUEST_ID, request_id.clone());
     parts.headers.insert(header::HOST, op.host.clone());
 
-    let (body, mut reclaim) = RequestBody::new(body);
+    let (body, mut reclaim) = RequestBody::new(body, shared.limits.body_timeout);
     let deadline = tokio::time::Instant::now() + plan.timeout.unwrap_or(shared.backend_timeout);
     let mut body = Some(body);
     let mut attempt = 1;
@@ -395,6 +447,15 @@ async fn forward(
             }
         };
         let failure = classify_send(&error);
+        if reclaim.body_timed_out() {
+            return Err(Failure::new(
+                Kind::RequestBodyTimeout,
+                format!(
+                    "no byte of the request body arrived for {:?} (--body-timeout)",
+                    shared.limits.body_timeout
+                ),
+            ));
+        }
         if reclaim.body_failed() {
             // The send failed because the caller's body did (malformed chunked framing, or
             // the caller stopped sending): the caller's fault, whatever the back end saw.

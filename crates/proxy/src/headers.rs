@@ -1,10 +1,8 @@
-//! Header rules of a proxy: hop-by-hop headers stay on their hop, forwarding headers are added,
-//! and policy `set-header` steps are applied as APIM defines them.
-
-use std::net::IpAddr;
+//! Header rules of a proxy: hop-by-hop headers stay on their hop, and policy `set-header` steps
+//! are applied as APIM defines them. (Forwarding headers: `forwarded.rs`.)
 
 use gatehouse_model::snapshot::{ExistsAction, HeaderOp};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName};
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -38,31 +36,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-/// Adds `X-Forwarded-For` (appending the caller), `-Proto` and `-Host`.
-pub(crate) fn add_forwarded(
-    headers: &mut HeaderMap,
-    client: IpAddr,
-    host: Option<HeaderValue>,
-    proto: &'static str,
-) {
-    let ip = client.to_string();
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.is_empty() => format!("{prior}, {ip}"),
-        _ => ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
-    }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    if let Some(host) = host {
-        headers.insert(X_FORWARDED_HOST.clone(), host);
-    }
-}
-
 /// Applies `set-header` steps in order.
 pub(crate) fn apply(headers: &mut HeaderMap, ops: &[HeaderOp]) {
     for op in ops {
@@ -93,6 +66,7 @@ fn append(headers: &mut HeaderMap, op: &HeaderOp) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -136,20 +110,6 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert_eq!(h["x-keep"], "yes");
-    }
-
-    #[test]
-    fn forwarded_headers_append_the_caller() {
-        let mut h = map(&[("x-forwarded-for", "10.0.0.1")]);
-        add_forwarded(
-            &mut h,
-            "192.0.2.7".parse().unwrap(),
-            Some(HeaderValue::from_static("api.example")),
-            "http",
-        );
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "api.example");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 mod body;
 mod connect;
 mod error;
+mod forwarded;
 mod front;
 mod handler;
 mod head;
@@ -36,6 +37,7 @@ use rustls::crypto::CryptoProvider;
 
 pub use body::ProxyBody;
 pub use error::Kind;
+pub use forwarded::Cidr;
 pub use metrics::Metrics;
 pub use server::{Limits, Listeners};
 pub use tls::{Presented, SystemRoots, backend_provider};
@@ -59,6 +61,8 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// Header and keep-alive timeouts, and the connection cap, of the client listener.
     pub limits: Limits,
+    /// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` headers are believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// The gateway: routing tables, TLS configurations, pools, metrics.
@@ -77,6 +81,8 @@ impl Gateway {
             shared: Arc::new(Shared::new(
                 Arc::new(Metrics::default()),
                 options.backend_timeout,
+                options.limits,
+                options.trusted_proxies,
             )),
             front: Arc::new(FrontState::new(Arc::clone(&provider))),
             pools: Arc::new(Pools::new(options.roots, provider, options.connect_timeout)),
@@ -184,6 +190,7 @@ mod tests {
                 roots: SystemRoots::none(),
                 shutdown_grace: Duration::from_secs(1),
                 limits: Limits::default(),
+                trusted_proxies: Vec::new(),
             },
             provider,
         ));

@@ -239,6 +239,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         backend_timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(10),
         limits: gatehouse_proxy::Limits::default(),
+        trusted_proxies: Vec::new(),
         admin_token: Some(token.clone()),
     })
     .await

@@ -378,3 +378,169 @@ async fn a_malformed_chunked_body_is_the_callers_400() {
         assert_eq!(response.matches("HTTP/1.1").count(), 1, "{response}");
     }
 }
+
+/// The head limits, set low: the request line, the header fields' size and count, over
+/// HTTP/1.1 and HTTP/2; and the streams an HTTP/2 client may open.
+#[tokio::test]
+async fn request_heads_past_their_limits_are_refused() {
+    let (server, backend, _dir) = serve_echo(
+        &[
+            "--max-request-line",
+            "1024",
+            "--max-header-bytes",
+            "4096",
+            "--max-headers",
+            "20",
+            "--h2-max-streams",
+            "7",
+        ],
+        "",
+    )
+    .await;
+    let get = |target: String, headers: String| {
+        format!("GET {target} HTTP/1.1\r\nHost: a\r\n{headers}Connection: close\r\n\r\n")
+    };
+    let cases = [
+        (
+            get(format!("/echo/{}", "a".repeat(900)), String::new()),
+            "200",
+        ),
+        (
+            get(format!("/echo/{}", "a".repeat(2000)), String::new()),
+            "414",
+        ),
+        (
+            get(format!("/echo/{}", "a".repeat(200_000)), String::new()),
+            "414",
+        ),
+        (
+            get("/echo/x".into(), format!("X-Big: {}\r\n", "b".repeat(6000))),
+            "431",
+        ),
+        (get("/echo/x".into(), "X-H: 1\r\n".repeat(30)), "431"),
+        (get("/echo/x".into(), "X-H: 1\r\n".repeat(10)), "200"),
+    ];
+    let reached = backend.seen().len();
+    for (request, status) in &cases {
+        let response = exchange(server.gateway, request).await;
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{status} for {}...: {response}",
+            &request[..60]
+        );
+    }
+    assert_eq!(
+        backend.seen().len(),
+        reached + 2,
+        "only the good requests went on"
+    );
+
+    // HTTP/2 (prior knowledge): the target and the header list are bounded alike.
+    let gateway = server.gateway;
+    let h2 = move |path: String, extra: &[&str]| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--http2-prior-knowledge",
+        ]);
+        for h in extra {
+            cmd.args(["-H", h]);
+        }
+        cmd.arg(format!("http://{gateway}{path}"));
+        String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    };
+    let big = format!("X-Big: {}", "b".repeat(6000));
+    let (ok, long, large) = tokio::task::spawn_blocking(move || {
+        (
+            h2("/echo/x".into(), &[]),
+            h2(format!("/echo/{}", "a".repeat(2000)), &[]),
+            h2("/echo/x".into(), &[&big]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(ok, "200");
+    assert_eq!(long, "414");
+    assert_eq!(large, "431");
+
+    // The stream limit is what the gateway's SETTINGS announce.
+    let mut s = TcpStream::connect(server.gateway).await.unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    use tokio::io::AsyncReadExt as _;
+    s.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[3], 4, "the first frame is SETTINGS");
+    let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.unwrap();
+    let streams = payload
+        .chunks(6)
+        .find(|p| u16::from_be_bytes([p[0], p[1]]) == 3)
+        .map(|p| u32::from_be_bytes([p[2], p[3], p[4], p[5]]));
+    assert_eq!(streams, Some(7), "SETTINGS_MAX_CONCURRENT_STREAMS");
+}
+
+/// A regression guard for the body timeout: a caller that stops sending its body is answered
+/// 408 and the back end gets no complete request.
+#[tokio::test]
+async fn a_request_body_that_stops_arriving_gets_408() {
+    let (server, backend, _dir) = serve_echo(&["--body-timeout", "2"], "").await;
+    let before = backend.seen().len();
+    let mut s = TcpStream::connect(server.gateway).await.unwrap();
+    s.write_all(b"POST /echo/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(15), read_response(&mut s))
+        .await
+        .expect("no answer to a stalled body");
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("RequestBodyTimeout"), "{response}");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    // The body is streamed, so the back end may have seen the head arrive (at most that one
+    // request); its connection was cut inside the body.
+    assert!(backend.seen().len() <= before + 1);
+}
+
+/// Forwarding headers from a caller are believed only from a trusted proxy.
+#[tokio::test]
+async fn forwarding_headers_are_believed_only_from_trusted_proxies() {
+    let (server, backend, _dir) =
+        serve_echo(&["--trusted-proxies", "127.0.0.2/32, 10.0.0.0/8"], "").await;
+    let forged = "GET /echo/x HTTP/1.1\r\nHost: api.example\r\nConnection: close\r\n\
+                  X-Forwarded-For: 198.51.100.9\r\nX-Forwarded-Proto: https\r\n\
+                  X-Forwarded-Host: public.example\r\nX-Real-IP: 198.51.100.9\r\n\
+                  Forwarded: for=198.51.100.9;proto=https\r\n\r\n";
+    // From an untrusted peer (127.0.0.1): replaced, except X-Forwarded-For, appended to.
+    let response = crate::support::server::raw_http(server.gateway, None, forged).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let seen = backend.last();
+    assert_eq!(seen.headers["x-forwarded-for"], "198.51.100.9, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], "api.example");
+    assert_eq!(seen.headers["x-real-ip"], "127.0.0.1");
+    assert_eq!(
+        seen.headers["forwarded"],
+        "for=127.0.0.1;proto=http;host=\"api.example\""
+    );
+    // From a trusted proxy (127.0.0.2): believed, and the gateway's hop added.
+    let local = Some("127.0.0.2".parse().unwrap());
+    let response = crate::support::server::raw_http(server.gateway, local, forged).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let seen = backend.last();
+    assert_eq!(seen.headers["x-forwarded-for"], "198.51.100.9, 127.0.0.2");
+    assert_eq!(seen.headers["x-forwarded-proto"], "https");
+    assert_eq!(seen.headers["x-forwarded-host"], "public.example");
+    assert_eq!(seen.headers["x-real-ip"], "198.51.100.9");
+    // The back end's record keeps the last Forwarded field: the gateway's own hop.
+    assert_eq!(
+        seen.headers["forwarded"],
+        "for=127.0.0.2;proto=http;host=\"api.example\""
+    );
+}

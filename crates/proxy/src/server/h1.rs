@@ -20,7 +20,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::{ClientIo, ClientStream, Guarded, Listener, Live, log_end};
 use crate::handler::{Conn, handle};
@@ -28,6 +28,11 @@ use crate::handler::{Conn, handle};
 /// What a client whose request head took too long gets before the connection closes.
 const HEAD_TIMEOUT_RESPONSE: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+/// What a client whose request line is too long gets before the connection closes.
+const LINE_TOO_LONG_RESPONSE: &[u8] =
+    b"HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+/// `Activity::line_bytes` once the request line is complete (or not being watched).
+const LINE_DONE: usize = usize::MAX;
 
 /// What the socket wrapper tells the parking logic about a connection.
 #[derive(Default)]
@@ -43,6 +48,11 @@ pub(super) struct Activity {
     /// When the first byte of a request head not yet complete arrived (a `Listener::stamp`;
     /// 0: no head in progress).
     head_started: AtomicU64,
+    /// Bytes of the request line seen so far, while its end has not arrived ([`LINE_DONE`]
+    /// otherwise).
+    line_bytes: AtomicUsize,
+    /// The request line passed the limit without ending.
+    line_too_long: AtomicBool,
 }
 
 impl Activity {
@@ -50,6 +60,7 @@ impl Activity {
     pub(super) fn new(head_started: u64) -> Self {
         Self {
             head_started: AtomicU64::new(head_started),
+            line_bytes: AtomicUsize::new(if head_started == 0 { LINE_DONE } else { 0 }),
             ..Self::default()
         }
     }
@@ -61,14 +72,39 @@ impl Activity {
     /// Bytes arrived: with no request in flight, they begin a head. (Bytes of a pipelined
     /// request that arrive while another is in flight start its clock when the gateway
     /// turns to it, as nginx counts them.)
-    pub(super) fn bytes_arrived(&self, listener: &Listener) {
+    pub(super) fn bytes_arrived(&self, listener: &Listener, bytes: &[u8]) {
         self.busy();
         if self.in_flight.load(Ordering::Relaxed) == 0
             && self.head_started.load(Ordering::Relaxed) == 0
         {
             let stamp = listener.stamp(Instant::now());
             self.head_started.store(stamp, Ordering::Relaxed);
+            self.line_bytes.store(0, Ordering::Relaxed);
         }
+        // The request line's length is watched until its end arrives: hyper would only notice
+        // a long one when its whole head buffer fills, and answer 431 instead of 414.
+        let seen = self.line_bytes.load(Ordering::Relaxed);
+        if seen != LINE_DONE {
+            match bytes.iter().position(|&b| b == b'\n') {
+                Some(end) if seen + end <= listener.limits.max_request_line + 1 => {
+                    self.line_bytes.store(LINE_DONE, Ordering::Relaxed);
+                }
+                Some(_) => self.line_too_long.store(true, Ordering::Relaxed),
+                None => {
+                    let seen = seen + bytes.len();
+                    self.line_bytes.store(seen, Ordering::Relaxed);
+                    if seen > listener.limits.max_request_line + 1 {
+                        self.line_too_long.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The request line passed its limit before its head completed: reads stop, so hyper does
+    /// not fill its buffer and answer 431 first.
+    pub(super) fn line_too_long(&self) -> bool {
+        self.line_too_long.load(Ordering::Relaxed)
     }
 
     pub(super) fn read_pending(&self, pending: bool) {
@@ -125,6 +161,8 @@ enum Outcome {
     Park,
     /// A request head was not complete by its deadline.
     HeadTimeout,
+    /// The request line passed its limit.
+    LineTooLong,
 }
 
 /// Serves an HTTP/1.1 connection until it closes, or parks it when idle. `head_started` is
@@ -178,8 +216,11 @@ async fn phase<S: ClientStream>(
     let service = service_fn(move |request: http::Request<Incoming>| {
         let activity = Arc::clone(&tracking);
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        // The head is complete.
+        // The head is complete: its clock stops, and its request line was short enough for
+        // hyper's buffer (the handler checks its length against the limit).
         activity.head_started.store(0, Ordering::Relaxed);
+        activity.line_bytes.store(LINE_DONE, Ordering::Relaxed);
+        activity.line_too_long.store(false, Ordering::Relaxed);
         activity.busy();
         let answer = handle(Arc::clone(&shared), request, Arc::clone(&for_requests));
         async move {
@@ -207,6 +248,9 @@ async fn phase<S: ClientStream>(
         }
         if let Poll::Ready(result) = Pin::new(&mut connection).poll(cx) {
             return Poll::Ready(Outcome::Closed(result));
+        }
+        if activity.line_too_long() {
+            return Poll::Ready(Outcome::LineTooLong);
         }
         let started = activity.head_started.load(Ordering::Relaxed);
         if started != 0 {
@@ -249,20 +293,22 @@ async fn phase<S: ClientStream>(
             log_end(result);
             None
         }
-        Outcome::HeadTimeout => {
-            ctx.shared
-                .metrics
-                .header_timeouts
-                .fetch_add(1, Ordering::Relaxed);
+        Outcome::HeadTimeout | Outcome::LineTooLong => {
+            let answer = if matches!(outcome, Outcome::HeadTimeout) {
+                ctx.shared
+                    .metrics
+                    .header_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(remote = %conn.remote, "client connection closed: request head not complete within the header timeout");
+                HEAD_TIMEOUT_RESPONSE
+            } else {
+                tracing::debug!(remote = %conn.remote, "client connection closed: request line longer than --max-request-line");
+                LINE_TOO_LONG_RESPONSE
+            };
             // hyper has written nothing for this head, so the socket is ours to answer on;
             // briefly, as a client this slow may not be reading either.
             let mut io = connection.into_parts().io.into_inner();
-            let goodbye = async {
-                io.stream.write_all(HEAD_TIMEOUT_RESPONSE).await?;
-                io.stream.shutdown().await
-            };
-            let _ = tokio::time::timeout(Duration::from_millis(200), goodbye).await;
-            tracing::debug!(remote = %conn.remote, "client connection closed: request head not complete within the header timeout");
+            goodbye(&mut io.stream, answer).await;
             None
         }
         Outcome::Park => {
@@ -286,6 +332,34 @@ async fn phase<S: ClientStream>(
             Some((io.stream, replay, started))
         }
     }
+}
+
+/// Answers a head the gateway will not read to its end, then closes as nginx's lingering close
+/// does: what the client is still sending is read and dropped for a moment, so its kernel does
+/// not reset the connection before it has read the answer. Bounded in time and bytes, as the
+/// client may be slow or hostile.
+async fn goodbye<S: ClientStream>(stream: &mut S, answer: &[u8]) {
+    let answered = async {
+        stream.write_all(answer).await?;
+        stream.shutdown().await
+    };
+    if tokio::time::timeout(Duration::from_millis(500), answered)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let drain = async {
+        let mut sink = [0u8; 8192];
+        let mut left = 1024 * 1024usize;
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
 /// An idle connection: only the socket, until the client speaks again or the keep-alive

@@ -52,6 +52,17 @@ pub struct Limits {
     pub keep_alive: Duration,
     /// Client connections served at once.
     pub max_connections: usize,
+    /// Longest request line (HTTP/1.1) or request target (HTTP/2), in bytes: longer gets 414.
+    pub max_request_line: usize,
+    /// Largest request head beyond the request line (HTTP/1.1), or header list (HTTP/2), in
+    /// bytes: larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most header fields in a request: more gets 431.
+    pub max_headers: usize,
+    /// How long a request body may go without a byte arriving: longer gets 408.
+    pub body_timeout: Duration,
+    /// Streams an HTTP/2 client may have open at once.
+    pub h2_max_streams: u32,
 }
 
 impl Default for Limits {
@@ -60,6 +71,11 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(75),
             max_connections: 10_000,
+            max_request_line: 8 * 1024,
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+            body_timeout: Duration::from_secs(60),
+            h2_max_streams: 100,
         }
     }
 }
@@ -167,13 +183,21 @@ pub(crate) async fn serve(
     // connection); hyper's own would restart with each.
     h1.keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(None);
+        .header_read_timeout(None)
+        // The head buffer holds the request line and the header fields, and a read's worth
+        // more: the handler checks both limits exactly (414, 431), a request line far too long
+        // is cut off as it arrives (414), and hyper's own 431 when the buffer fills is only a
+        // backstop that a single read cannot reach first.
+        .max_buf_size(limits.max_request_line + limits.max_header_bytes + 16 * 1024)
+        .max_headers(limits.max_headers);
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     // Pings find peers that vanished without a FIN; a silent but healthy peer is closed by
     // the keep-alive timeout instead.
     h2.timer(TokioTimer::new())
         .keep_alive_interval(H2_PING)
-        .keep_alive_timeout(H2_PING);
+        .keep_alive_timeout(H2_PING)
+        .max_concurrent_streams(limits.h2_max_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let ctx = Arc::new(Listener {
         shared,
@@ -294,7 +318,7 @@ async fn first_plain(mut stream: TcpStream, remote: SocketAddr, live: Live) {
     let accepted = ctx.stamp(Instant::now());
     let deadline = tokio::time::Instant::from_std(ctx.head_deadline(accepted));
     let mut opening = [0u8; H2_PREFACE.len()];
-    let conn = Arc::new(Conn::plain(remote));
+    let conn = Arc::new(Conn::plain(remote, &ctx.shared));
     match tokio::time::timeout_at(deadline, detect_h2(&mut stream, &mut opening)).await {
         Ok(Some((true, _))) => {
             h2::serve(stream, Some(Bytes::from_static(H2_PREFACE)), conn, live).await;
@@ -353,7 +377,7 @@ async fn first_tls(stream: TcpStream, remote: SocketAddr, live: Live) {
         }
     };
     metrics.tls_handshakes.fetch_add(1, Ordering::Relaxed);
-    let conn = Arc::new(Conn::tls(remote, handshake.caller));
+    let conn = Arc::new(Conn::tls(remote, handshake.caller, &ctx.shared));
     if handshake.h2 {
         h2::serve(handshake.stream, None, conn, live).await;
     } else {
@@ -396,12 +420,17 @@ impl<S: ClientStream> AsyncRead for ClientIo<S> {
         let this = self.get_mut();
         if let Some(replay) = &mut this.replay {
             let n = replay.len().min(buf.remaining());
-            buf.put_slice(&replay.split_to(n));
+            let chunk = replay.split_to(n);
+            buf.put_slice(&chunk);
             if replay.is_empty() {
                 this.replay = None;
             }
-            this.activity.bytes_arrived(&this.listener);
+            this.activity.bytes_arrived(&this.listener, &chunk);
             return Poll::Ready(Ok(()));
+        }
+        if this.activity.line_too_long() {
+            // The connection task answers 414 as soon as hyper yields.
+            return Poll::Pending;
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
@@ -410,7 +439,8 @@ impl<S: ClientStream> AsyncRead for ClientIo<S> {
             Poll::Ready(_) => {
                 this.activity.read_pending(false);
                 if buf.filled().len() > before {
-                    this.activity.bytes_arrived(&this.listener);
+                    let read = &buf.filled()[before..];
+                    this.activity.bytes_arrived(&this.listener, read);
                 }
             }
         }

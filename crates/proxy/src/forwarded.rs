@@ -1,0 +1,296 @@
+//! What the back end is told about the caller: `X-Forwarded-For` (always appended),
+//! `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP` and `Forwarded` (RFC 7239).
+//!
+//! A caller can send any of these. They are believed only from a trusted proxy (a peer whose
+//! address is in `--trusted-proxies`): then the gateway adds its own hop to what the proxy
+//! said. From anyone else, what they sent is replaced by what the gateway saw. The caller's
+//! address is formatted once per connection, not per request.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// An address range, `10.0.0.0/8` or `2001:db8::/32` (a bare address is one host).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` lies in the range (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let network: IpAddr = address
+            .parse()
+            .map_err(|_| format!("'{text}' is not an address or CIDR range such as 10.0.0.0/8"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{text}': the prefix length must be 0 to {max}"))?,
+        };
+        Ok(Self {
+            network: network.to_canonical(),
+            prefix,
+        })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// The caller as the back end hears of it, made once per connection.
+#[derive(Debug)]
+pub(crate) struct Client {
+    /// The peer's address as text.
+    ip: HeaderValue,
+    /// The `for=` node of a `Forwarded` element (IPv6 quoted in brackets).
+    node: String,
+    /// The peer is a trusted proxy: what it says about the caller is believed.
+    trusted: bool,
+}
+
+impl Client {
+    /// The caller at `ip`, trusted when a range of `trusted` holds it.
+    pub(crate) fn new(ip: IpAddr, trusted: &[Cidr]) -> Self {
+        let ip = ip.to_canonical();
+        let text = ip.to_string();
+        let node = if ip.is_ipv6() {
+            format!("\"[{text}]\"")
+        } else {
+            text.clone()
+        };
+        Self {
+            ip: HeaderValue::from_str(&text)
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+            node,
+            trusted: trusted.iter().any(|c| c.contains(ip)),
+        }
+    }
+}
+
+/// Sets the forwarding headers of a request the gateway received from `client` over `proto`
+/// for `host`.
+pub(crate) fn apply(
+    headers: &mut HeaderMap,
+    client: &Client,
+    host: Option<HeaderValue>,
+    proto: &'static str,
+) {
+    // X-Forwarded-For: every hop appends itself (a caller's own entries stay, on the left,
+    // where a back end knows to distrust them).
+    let prior: Vec<&[u8]> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .filter(|v| !v.trim_ascii().is_empty())
+        .collect();
+    let xff = if prior.is_empty() {
+        client.ip.clone()
+    } else {
+        let mut joined = prior.join(&b", "[..]);
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(client.ip.as_bytes());
+        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.ip.clone())
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), xff);
+
+    let element = forwarded_element(client, host.as_ref(), proto);
+    if client.trusted {
+        // A trusted proxy's account of the caller stands; the gateway adds its hop.
+        if !headers.contains_key(&X_FORWARDED_PROTO) {
+            headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+        }
+        if let Some(host) = host
+            && !headers.contains_key(&X_FORWARDED_HOST)
+        {
+            headers.insert(X_FORWARDED_HOST.clone(), host);
+        }
+        if !headers.contains_key(&X_REAL_IP) {
+            headers.insert(X_REAL_IP.clone(), client.ip.clone());
+        }
+        if let Some(element) = element {
+            headers.append(FORWARDED.clone(), element);
+        }
+    } else {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+        match host {
+            Some(host) => {
+                headers.insert(X_FORWARDED_HOST.clone(), host);
+            }
+            None => {
+                headers.remove(&X_FORWARDED_HOST);
+            }
+        }
+        headers.insert(X_REAL_IP.clone(), client.ip.clone());
+        headers.remove(&FORWARDED);
+        if let Some(element) = element {
+            headers.insert(FORWARDED.clone(), element);
+        }
+    }
+}
+
+/// `for=...;proto=...;host="..."`, RFC 7239 §4.
+fn forwarded_element(
+    client: &Client,
+    host: Option<&HeaderValue>,
+    proto: &'static str,
+) -> Option<HeaderValue> {
+    let mut element = format!("for={};proto={proto}", client.node);
+    if let Some(host) = host.and_then(|h| h.to_str().ok())
+        && !host.contains(['"', '\\'])
+    {
+        element.push_str(";host=\"");
+        element.push_str(host);
+        element.push('"');
+    }
+    HeaderValue::from_str(&element).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn all(h: &HeaderMap, name: &str) -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ranges_parse_and_contain() {
+        let net: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        let one: Cidr = "192.0.2.7".parse().unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::1".parse().unwrap()));
+        assert!(!v6.contains("10.1.2.3".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.1".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "x", "::/129", "10.0.0.0/-1"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_untrusted_caller_cannot_say_who_it_is() {
+        let mut h = map(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-real-ip", "1.1.1.1"),
+            ("forwarded", "for=1.1.1.1;proto=https"),
+        ]);
+        let client = Client::new("192.0.2.7".parse().unwrap(), &[]);
+        apply(
+            &mut h,
+            &client,
+            Some(HeaderValue::from_static("api.example")),
+            "http",
+        );
+        assert_eq!(all(&h, "x-forwarded-for"), ["1.1.1.1, 2.2.2.2, 192.0.2.7"]);
+        assert_eq!(all(&h, "x-forwarded-proto"), ["http"]);
+        assert_eq!(all(&h, "x-forwarded-host"), ["api.example"]);
+        assert_eq!(all(&h, "x-real-ip"), ["192.0.2.7"]);
+        assert_eq!(
+            all(&h, "forwarded"),
+            ["for=192.0.2.7;proto=http;host=\"api.example\""]
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_believed_and_the_gateway_adds_its_hop() {
+        let mut h = map(&[
+            ("x-forwarded-for", "198.51.100.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "api.example"),
+            ("x-real-ip", "198.51.100.9"),
+            ("forwarded", "for=198.51.100.9;proto=https"),
+        ]);
+        let client = Client::new(
+            "10.0.0.5".parse().unwrap(),
+            &["10.0.0.0/8".parse().unwrap()],
+        );
+        apply(
+            &mut h,
+            &client,
+            Some(HeaderValue::from_static("internal")),
+            "http",
+        );
+        assert_eq!(all(&h, "x-forwarded-for"), ["198.51.100.9, 10.0.0.5"]);
+        assert_eq!(all(&h, "x-forwarded-proto"), ["https"]);
+        assert_eq!(all(&h, "x-forwarded-host"), ["api.example"]);
+        assert_eq!(all(&h, "x-real-ip"), ["198.51.100.9"]);
+        assert_eq!(
+            all(&h, "forwarded"),
+            [
+                "for=198.51.100.9;proto=https",
+                "for=10.0.0.5;proto=http;host=\"internal\""
+            ]
+        );
+        // IPv6 nodes are quoted in brackets.
+        let mut h = HeaderMap::new();
+        apply(
+            &mut h,
+            &Client::new("2001:db8::1".parse().unwrap(), &[]),
+            None,
+            "https",
+        );
+        assert_eq!(all(&h, "forwarded"), ["for=\"[2001:db8::1]\";proto=https"]);
+    }
+}
