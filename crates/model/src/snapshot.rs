@@ -755,7 +755,7 @@ impl<'a> Context<'a> {
                     validate_not_after,
                     ignore_error,
                     identities,
-                    location,
+                    ..
                 } => {
                     let spec = front::CallerCheckSpec {
                         validate_trust: *validate_trust,
@@ -764,7 +764,6 @@ impl<'a> Context<'a> {
                         ignore_error: *ignore_error,
                         identities,
                     };
-                    let _ = location;
                     let source = placed.origin();
                     if let Some(check) =
                         front::caller_check(self.config, &spec, source, &mut self.problems)

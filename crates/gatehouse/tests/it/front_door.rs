@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::backend::{self, Backend, Mode};
 use crate::support::pki::{TestCa, b64, self_signed_client};
 use crate::support::server::{Api, Options, Server, start};
-use crate::support::setup::{base, upload_pem};
+use crate::support::setup::{api_to, base, upload_pem};
 use crate::support::tls::{self, curl, s_client, served_subject};
 
 /// A server with both listeners, a CA whose certificates it serves, and the CA's PEM on disk
@@ -45,32 +45,8 @@ impl Front {
     /// An API `id` at `/{id}` in front of the echo back end, with `protocols` and `inbound`
     /// policy statements.
     async fn echo_api(&self, id: &str, protocols: Option<&[&str]>, inbound: &str) {
-        let mut props = json!({"path": id, "serviceUrl": base(&self.backend, "127.0.0.1", "http")});
-        if let Some(p) = protocols {
-            props["protocols"] = json!(p);
-        }
-        self.api
-            .put(&format!("/apis/{id}"), &json!({ "properties": props }))
-            .await
-            .expect(201);
-        self.api
-            .put(
-                &format!("/apis/{id}/operations/all"),
-                &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
-            )
-            .await
-            .expect(201);
-        if !inbound.is_empty() {
-            let xml = format!("<policies><inbound><base />{inbound}</inbound></policies>");
-            let reply = self
-                .api
-                .put(
-                    &format!("/apis/{id}/policies/policy"),
-                    &json!({"properties": {"value": xml}}),
-                )
-                .await;
-            assert_eq!(reply.status.as_u16(), 201, "{}", reply.text());
-        }
+        let url = base(&self.backend, "127.0.0.1", "http");
+        api_to(&self.api, id, &url, protocols, inbound).await;
     }
 }
 

@@ -9,7 +9,9 @@ use crate::support::backend::{self, Backend, Mode, thumbprint};
 use crate::support::pki::{TestCa, b64, self_signed_client, self_signed_server};
 use crate::support::raw::read_response;
 use crate::support::server::{Api, Options, Server, start};
-use crate::support::setup::{Mtls, base, echo_api, mtls_setup, upload_pem, use_certificate};
+use crate::support::setup::{
+    Mtls, api_to, base, echo_api, mtls_setup, upload_pem, use_certificate,
+};
 
 #[tokio::test]
 async fn the_backend_receives_the_configured_certificate_effective_immediately() {
@@ -633,19 +635,8 @@ async fn idle_keep_alive_connections_park_and_resume() {
 /// A cleartext back end in `mode`, behind API `id` at `/{id}` with a catch-all operation.
 async fn plain_api(server: &Server, id: &str, mode: Mode) -> Backend {
     let backend = backend::start(backend::Options::plain(mode)).await;
-    let api = server.api();
-    api.put(
-        &format!("/apis/{id}"),
-        &json!({"properties": {"path": id, "serviceUrl": base(&backend, "127.0.0.1", "http")}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        &format!("/apis/{id}/operations/all"),
-        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
-    )
-    .await
-    .expect(201);
+    let url = base(&backend, "127.0.0.1", "http");
+    api_to(&server.api(), id, &url, None, "").await;
     backend
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::backend::{self, Mode, thumbprint};
 use crate::support::pki::{KeyKind, Pki, TestCa, b64, self_signed_client, self_signed_server};
 use crate::support::server::{Options, start};
-use crate::support::setup::{base, echo_api, upload_pem, use_certificate};
+use crate::support::setup::{api_to, base, echo_api, upload_pem, use_certificate};
 
 fn sha256_hex(der: &[u8]) -> String {
     digest::digest(&digest::SHA256, der)
@@ -18,32 +18,6 @@ fn sha256_hex(der: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// An API `id` at `/{id}` forwarding to `url` with a catch-all operation, and `policy` as
-/// its inbound statements.
-async fn api_to(api: &crate::support::server::Api, id: &str, url: &str, inbound: &str) {
-    api.put(
-        &format!("/apis/{id}"),
-        &json!({"properties": {"path": id, "serviceUrl": url}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        &format!("/apis/{id}/operations/all"),
-        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
-    )
-    .await
-    .expect(201);
-    if !inbound.is_empty() {
-        let policy = format!("<policies><inbound><base />{inbound}</inbound></policies>");
-        api.put(
-            &format!("/apis/{id}/policies/policy"),
-            &json!({"properties": {"value": policy}}),
-        )
-        .await
-        .expect(201);
-    }
 }
 
 /// A regression: the pool key was the URL's authority without the scheme, so after a call to
@@ -55,11 +29,12 @@ async fn http_and_https_routes_to_one_host_never_share_a_connection() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options::new(dir.path()));
     let (api, gw) = (server.api(), server.gateway());
-    api_to(&api, "open", &base(&plain, "localhost", "http"), "").await;
+    api_to(&api, "open", &base(&plain, "localhost", "http"), None, "").await;
     api_to(
         &api,
         "secure",
         &base(&plain, "localhost", "https"),
+        None,
         r#"<authentication-basic username="svc" password="never-in-clear" />"#,
     )
     .await;
@@ -102,6 +77,7 @@ async fn a_repointed_backend_stops_using_the_old_host() {
         &api,
         "echo",
         &base(&old, "127.0.0.1", "http"),
+        None,
         r#"<set-backend-service backend-id="svc" />"#,
     )
     .await;
@@ -234,8 +210,8 @@ async fn pins_narrow_trust_and_never_replace_chain_validation() {
     .expect(201);
     let ca_url = base(&ca_backend, "localhost", "https");
     let self_url = base(&self_backend, "localhost", "https");
-    api_to(&api, "issued", &ca_url, "").await;
-    api_to(&api, "selfsigned", &self_url, "").await;
+    api_to(&api, "issued", &ca_url, None, "").await;
+    api_to(&api, "selfsigned", &self_url, None, "").await;
 
     let cases: [(&str, serde_json::Value, &str, u16, Option<&str>); 7] = [
         // A trusted chain and a matching pin, SHA-256 then SHA-1.

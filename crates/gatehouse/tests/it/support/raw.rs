@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-/// Reads one HTTP/1.1 response with a Content-Length body from `s`.
-pub async fn read_response(s: &mut TcpStream) -> String {
+/// Reads one HTTP/1.1 response with a Content-Length body from `s` (a socket, or a TLS
+/// stream).
+pub async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {

@@ -27,6 +27,34 @@ pub async fn echo_api(api: &Api, service_url: &str) {
     .expect(201);
 }
 
+/// An API `id` at `/{id}` forwarding to `url` with a catch-all operation; `protocols` when
+/// given, and `inbound` policy statements (after `<base />`) when not empty.
+pub async fn api_to(api: &Api, id: &str, url: &str, protocols: Option<&[&str]>, inbound: &str) {
+    let mut props = json!({"path": id, "serviceUrl": url});
+    if let Some(p) = protocols {
+        props["protocols"] = json!(p);
+    }
+    api.put(&format!("/apis/{id}"), &json!({ "properties": props }))
+        .await
+        .expect(201);
+    api.put(
+        &format!("/apis/{id}/operations/all"),
+        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
+    )
+    .await
+    .expect(201);
+    if !inbound.is_empty() {
+        let xml = format!("<policies><inbound><base />{inbound}</inbound></policies>");
+        let reply = api
+            .put(
+                &format!("/apis/{id}/policies/policy"),
+                &json!({"properties": {"value": xml}}),
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 201, "{}", reply.text());
+    }
+}
+
 /// Uploads a PEM certificate with its key; returns its thumbprint.
 pub async fn upload_pem(api: &Api, id: &str, pem: &str) -> String {
     let reply = api
