@@ -41,6 +41,8 @@ pub(crate) struct Config {
     pub(crate) limits: gatehouse_proxy::Limits,
     /// Peers whose forwarding headers are believed.
     pub(crate) trusted_proxies: Vec<gatehouse_proxy::Cidr>,
+    /// Remember back-end chains that verified.
+    pub(crate) backend_chain_cache: bool,
     /// The admin token, overriding `GATEHOUSE_ADMIN_TOKEN` and the stored one.
     pub(crate) admin_token: Option<Zeroizing<String>>,
 }
@@ -69,6 +71,7 @@ impl From<&ServeArgs> for Config {
                 h2_max_streams: args.h2_max_streams,
             },
             trusted_proxies: args.trusted_proxies.clone(),
+            backend_chain_cache: args.backend_chain_cache,
             admin_token: None,
         }
     }
@@ -147,6 +150,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
             shutdown_grace: config.shutdown_grace,
             limits: config.limits,
             trusted_proxies: config.trusted_proxies.clone(),
+            backend_chain_cache: config.backend_chain_cache,
         },
         provider,
     ));
@@ -183,7 +187,16 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     let app = gatehouse_admin::router(AppState {
         cp,
         auth,
-        metrics: Some(Arc::new(move || metrics.render(&snapshots.load()))),
+        metrics: Some(Arc::new(move || {
+            let mut text = metrics.render(&snapshots.load());
+            if let Some(count) = crate::allocations() {
+                text.push_str(&format!(
+                    "# HELP gatehouse_allocations_total Heap allocations since start (a counting build).\n\
+                     # TYPE gatehouse_allocations_total counter\ngatehouse_allocations_total {count}\n"
+                ));
+            }
+            text
+        })),
         gateway: Some(GatewayLink {
             addr: gateway_addr,
             tls_addr,

@@ -16,8 +16,28 @@ mod logging;
 /// when the allocator runs again), and after a burst of new clients that went idle the
 /// benchmark's M4, run alone, measured 21-23 MiB per 10,000 idle clients with v3 against 18-19
 /// with v2 (inside a full run: 19.5 against 19.0).
+#[cfg(not(feature = "count-allocations"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The benchmark's allocation count (`--features count-allocations`, never in a release for
+/// use): the system allocator instrumented, since allocations per request do not depend on
+/// which allocator serves them.
+#[cfg(feature = "count-allocations")]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// Allocations made so far, when the build counts them.
+pub(crate) fn allocations() -> Option<u64> {
+    #[cfg(feature = "count-allocations")]
+    {
+        u64::try_from(ALLOCATOR.stats().allocations).ok()
+    }
+    #[cfg(not(feature = "count-allocations"))]
+    {
+        None
+    }
+}
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -145,6 +165,12 @@ pub(crate) struct ServeArgs {
     /// Streams an HTTP/2 client may have open at once.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) h2_max_streams: u32,
+
+    /// Remember back-end certificate chains that verified, so a back end presenting the same
+    /// chain is not verified in full on every new connection (handshake signatures are always
+    /// checked; an entry ends when a certificate of the chain expires).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) backend_chain_cache: bool,
 
     /// Peers whose X-Forwarded-*, Forwarded and X-Real-IP headers are believed: addresses or
     /// CIDR ranges, comma separated (e.g. 10.0.0.0/8,192.0.2.7). From anyone else they are

@@ -194,6 +194,9 @@ fn server_config(
         config.ticketer = Arc::clone(ticketer);
     }
     config.session_storage = Arc::clone(&state.sessions);
+    // The provider's order (AES-128-GCM first, see `backend_provider`) decides, not the
+    // client's: the same suite whatever the client prefers.
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 

@@ -63,6 +63,10 @@ pub struct Options {
     pub limits: Limits,
     /// Peers whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP` headers are believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Remember back-end certificate chains that verified, so a back end presenting the same
+    /// chain again is not verified in full on every new connection (handshake signatures are
+    /// always checked; an entry ends when a certificate of the chain expires).
+    pub backend_chain_cache: bool,
 }
 
 /// The gateway: routing tables, TLS configurations, pools, metrics.
@@ -85,7 +89,12 @@ impl Gateway {
                 options.trusted_proxies,
             )),
             front: Arc::new(FrontState::new(Arc::clone(&provider))),
-            pools: Arc::new(Pools::new(options.roots, provider, options.connect_timeout)),
+            pools: Arc::new(Pools::new(
+                options.roots,
+                provider,
+                options.connect_timeout,
+                options.backend_chain_cache,
+            )),
             shutdown_grace: options.shutdown_grace,
             limits: options.limits,
         }
@@ -191,6 +200,7 @@ mod tests {
                 shutdown_grace: Duration::from_secs(1),
                 limits: Limits::default(),
                 trusted_proxies: Vec::new(),
+                backend_chain_cache: true,
             },
             provider,
         ));

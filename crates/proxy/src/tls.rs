@@ -125,6 +125,8 @@ pub fn backend_provider() -> CryptoProvider {
 #[derive(Debug, Default)]
 struct VerifiedChains {
     entries: Mutex<std::collections::HashMap<Vec<u8>, u64>>,
+    /// Off: every chain is verified in full on every handshake.
+    off: bool,
 }
 
 /// Entries kept per verifier; a back end pool sees a handful of server certificates.
@@ -147,11 +149,13 @@ impl VerifiedChains {
     }
 
     fn contains(&self, key: &[u8], now: UnixTime) -> bool {
-        self.entries
-            .lock()
-            .ok()
-            .and_then(|m| m.get(key).copied())
-            .is_some_and(|not_after| now.as_secs() < not_after)
+        !self.off
+            && self
+                .entries
+                .lock()
+                .ok()
+                .and_then(|m| m.get(key).copied())
+                .is_some_and(|not_after| now.as_secs() < not_after)
     }
 
     /// Remembers a chain that verified, until the first of its certificates expires.
@@ -161,6 +165,9 @@ impl VerifiedChains {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
     ) {
+        if self.off {
+            return;
+        }
         let mut not_after = u64::MAX;
         for der in std::iter::once(end_entity).chain(intermediates) {
             // A certificate that cannot be read here is not cached: the next handshake
@@ -470,6 +477,7 @@ fn check_dates(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), Error> {
 pub(crate) fn client_config(
     settings: &TlsSettings,
     identities: &[Arc<ClientIdentity>],
+    chain_cache: bool,
     roots: &SystemRoots,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<ClientConfig>, Error> {
@@ -484,7 +492,10 @@ pub(crate) fn client_config(
         verifier_for(store, provider)
     };
     let verifier = BackendVerifier {
-        verified: VerifiedChains::default(),
+        verified: VerifiedChains {
+            off: !chain_cache,
+            ..VerifiedChains::default()
+        },
         chain,
         validate_chain: settings.validate_chain,
         validate_name: settings.validate_name,
@@ -579,13 +590,20 @@ mod tests {
         // Another name, or the leaf without its intermediate, is another chain.
         let other = ServerName::try_from("other.test").unwrap();
         assert!(!cache.contains(
-            &VerifiedChains::key(&leaf, &[intermediate], &other),
+            &VerifiedChains::key(&leaf, std::slice::from_ref(&intermediate), &other),
             at(time::Duration::ZERO)
         ));
         assert!(!cache.contains(
             &VerifiedChains::key(&leaf, &[], &name),
             at(time::Duration::ZERO)
         ));
+        // Turned off (--backend-chain-cache false), it remembers nothing.
+        let off = VerifiedChains {
+            off: true,
+            ..VerifiedChains::default()
+        };
+        off.insert(key.clone(), &leaf, std::slice::from_ref(&intermediate));
+        assert!(!off.contains(&key, at(time::Duration::ZERO)));
     }
 
     #[test]

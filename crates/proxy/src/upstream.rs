@@ -377,6 +377,8 @@ pub(crate) struct Pools {
     roots: SystemRoots,
     provider: Arc<CryptoProvider>,
     connect_timeout: Duration,
+    /// Remember back-end chains that verified (see `tls::VerifiedChains`).
+    chain_cache: bool,
 }
 
 impl Pools {
@@ -384,12 +386,14 @@ impl Pools {
         roots: SystemRoots,
         provider: Arc<CryptoProvider>,
         connect_timeout: Duration,
+        chain_cache: bool,
     ) -> Self {
         Self {
             map: Mutex::new(HashMap::new()),
             roots,
             provider,
             connect_timeout,
+            chain_cache,
         }
     }
 
@@ -431,13 +435,17 @@ impl Pools {
         if let Some(found) = map.get(&key) {
             return Ok(Arc::clone(found));
         }
-        let tls =
-            client_config(&settings.tls, identities, &self.roots, &self.provider).map_err(|e| {
-                NoPool {
-                    kind: Kind::ClientCertificateUnavailable,
-                    why: format!("cannot build the TLS configuration: {e}"),
-                }
-            })?;
+        let tls = client_config(
+            &settings.tls,
+            identities,
+            self.chain_cache,
+            &self.roots,
+            &self.provider,
+        )
+        .map_err(|e| NoPool {
+            kind: Kind::ClientCertificateUnavailable,
+            why: format!("cannot build the TLS configuration: {e}"),
+        })?;
         let origin = Origin::new(url).map_err(|why| NoPool {
             kind: Kind::BackendUnreachable,
             why,

@@ -240,6 +240,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         connect_timeout: Duration::from_secs(10),
         limits: gatehouse_proxy::Limits::default(),
         trusted_proxies: Vec::new(),
+        backend_chain_cache: true,
         admin_token: Some(token.clone()),
     })
     .await
