@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::support::backend::Mode;
+use crate::support::pki::TestCa;
 use crate::support::portal::{Browser, FORM, encode, form};
 use crate::support::server::{Api, Options, Server, raw_http, start};
 use crate::support::setup::{Mtls, mtls_setup, upload_pem, use_certificate};
@@ -317,6 +318,7 @@ async fn pages_forbid_framing_sniffing_caching_and_inline_code() {
     for path in [
         "/ui/certificates",
         "/ui/ca-certificates",
+        "/ui/hostnames",
         "/ui/backends",
         "/ui/backends/new",
         "/ui/apis",
@@ -385,4 +387,179 @@ fn has_event_handler(html: &str) -> bool {
         let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
         name_len > 0 && rest[name_len..].starts_with('=')
     })
+}
+
+/// The fields of the host names form.
+fn hostname_form<'a>(
+    id: &'a str,
+    hostname: &'a str,
+    certificate: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("id", id),
+        ("hostname", hostname),
+        ("certificate", certificate),
+    ];
+    fields.extend_from_slice(extra);
+    fields
+}
+
+#[tokio::test]
+async fn the_hostnames_page_creates_replaces_and_deletes_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = vec!["--gateway-tls-listen".into(), "127.0.0.1:0".into()];
+    let server = start(options);
+    let api = server.api();
+    let ca = TestCa::new("Portal Hostname CA");
+    let thumb = upload_pem(&api, "api-cert", &ca.server_pem(&["api.example.test"])).await;
+    let expires = api.get("/certificates/api-cert").await.json()["properties"]["expirationDate"]
+        .as_str()
+        .unwrap()[..10]
+        .to_string();
+    let browser = Browser::sign_in(&server).await;
+
+    // The page is in the navigation, offers the uploaded certificate, and lists nothing yet.
+    let page = browser.get("/ui/hostnames").await.expect(200).text();
+    assert!(
+        page.contains(r#"<a href="/ui/hostnames" aria-current="page">Host names</a>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<option value="api-cert" >"#), "{page}");
+    assert!(page.contains("CN=api.example.test"), "{page}");
+    assert!(page.contains("None yet."), "{page}");
+    assert!(!page.contains("TLS listener is off"), "{page}");
+    let tls = server.gateway_tls.unwrap().to_string();
+    assert!(page.contains(&tls), "the page names the TLS listener {tls}");
+
+    // A certificate that does not exist: the API's refusal, next to the form; nothing stored.
+    let refused = browser
+        .post(
+            "/ui/hostnames",
+            &hostname_form("api", "api.example.test", "nope", &[]),
+        )
+        .await
+        .expect(200);
+    assert_eq!(refused.headers["hx-retarget"], "#hostname-result");
+    let text = refused.text();
+    assert!(text.contains("class=\"error\""), "{text}");
+    assert!(
+        text.contains("certificate &#39;nope&#39; does not exist"),
+        "{text}"
+    );
+    api.get("/hostnameConfigurations/api").await.expect(404);
+
+    // Saved: the list shows the host name, the certificate's subject, thumbprint and expiry.
+    let fields = hostname_form(
+        "api",
+        "API.Example.Test",
+        "api-cert",
+        &[("negotiate", "on"), ("default", "on")],
+    );
+    let saved = browser
+        .post("/ui/hostnames", &fields)
+        .await
+        .expect(200)
+        .text();
+    assert!(
+        saved.contains("Saved hostname configuration &#39;api&#39;"),
+        "{saved}"
+    );
+    let row = saved
+        .split("id=\"hostname-api\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row in {saved}"));
+    assert!(row.contains("api.example.test"), "{row}");
+    assert!(row.contains("CN=api.example.test"), "{row}");
+    assert!(row.contains(&thumb[36..]), "{row}");
+    assert!(row.contains(&expires), "{row}");
+    // Issued for 30 days.
+    assert!(row.contains("expires soon"), "{row}");
+    assert!(
+        row.contains("asked for") && row.contains("default"),
+        "{row}"
+    );
+    let stored = api
+        .get("/hostnameConfigurations/api")
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(
+        stored["properties"],
+        json!({"hostName": "api.example.test", "certificateId": "api-cert",
+               "negotiateClientCertificate": true, "http2Enabled": false, "defaultSslBinding": true})
+    );
+
+    // The same id again is refused unless "Replace" is ticked.
+    let again = hostname_form("api", "api.example.test", "api-cert", &[("http2", "on")]);
+    let exists = browser.post("/ui/hostnames", &again).await.expect(200);
+    assert_eq!(exists.headers["hx-retarget"], "#hostname-result");
+    assert!(
+        exists.text().contains("already exists"),
+        "{}",
+        exists.text()
+    );
+    assert_eq!(
+        api.get("/hostnameConfigurations/api").await.json()["properties"]["http2Enabled"],
+        json!(false)
+    );
+    let mut replace = again.clone();
+    replace.push(("replace", "on"));
+    browser.post("/ui/hostnames", &replace).await.expect(200);
+    assert_eq!(
+        api.get("/hostnameConfigurations/api").await.json()["properties"],
+        json!({"hostName": "api.example.test", "certificateId": "api-cert",
+               "negotiateClientCertificate": false, "http2Enabled": true, "defaultSslBinding": false})
+    );
+
+    // Edit fills the form with the stored values, to replace them.
+    let edit = browser
+        .get("/ui/hostnames?edit=api")
+        .await
+        .expect(200)
+        .text();
+    assert!(
+        edit.contains(r#"name="hostname" value="api.example.test""#),
+        "{edit}"
+    );
+    assert!(
+        edit.contains(r#"<option value="api-cert" selected>"#),
+        "{edit}"
+    );
+    assert!(
+        edit.contains(r#"name="replace" value="on" checked"#),
+        "{edit}"
+    );
+    let sneaky = browser
+        .get("/ui/hostnames?edit=a%2Fb")
+        .await
+        .expect(200)
+        .text();
+    assert!(sneaky.contains("not a valid id"), "{sneaky}");
+
+    // Delete; deleting again shows the API's refusal where the list's notices go.
+    let deleted = browser.delete("/ui/hostnames/api").await.expect(200).text();
+    assert!(!deleted.contains("id=\"hostname-api\""), "{deleted}");
+    assert!(
+        deleted.contains("Deleted hostname configuration"),
+        "{deleted}"
+    );
+    api.get("/hostnameConfigurations/api").await.expect(404);
+    let gone = browser.delete("/ui/hostnames/api").await.expect(200);
+    assert_eq!(gone.headers["hx-retarget"], "#hostname-notice");
+    assert!(gone.text().contains("class=\"error\""), "{}", gone.text());
+
+    // Without a session nothing changes.
+    browser
+        .http
+        .send(
+            "DELETE",
+            "/ui/hostnames/api",
+            Vec::new(),
+            &[("cookie", &browser.cookie)],
+        )
+        .await
+        .expect(403);
 }
