@@ -2,7 +2,7 @@
 // certificates made with the openssl CLI, and headless Chromium.
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -27,7 +27,8 @@ function openssl(args, cwd) {
 
 /**
  * Certificates for a test, made with the openssl CLI: the back end's self-signed server
- * certificate (for localhost), and a self-signed client certificate in a .pfx.
+ * certificate (for localhost; also as one PEM file with its key), and a self-signed client
+ * certificate in a .pfx.
  */
 export function makeCertificates(dir, { clientCn, password }) {
   openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
@@ -39,9 +40,13 @@ export function makeCertificates(dir, { clientCn, password }) {
     "-passout", `pass:${password}`], dir);
   const fingerprint = execFileSync("openssl", ["x509", "-in", "client.crt", "-noout", "-fingerprint", "-sha1"], { cwd: dir })
     .toString().trim().split("=")[1].replaceAll(":", "").toUpperCase();
+  // The same certificate with its key in one PEM file, for the gateway's TLS listener.
+  writeFileSync(path.join(dir, "server.pem"),
+    readFileSync(path.join(dir, "server.crt"), "utf8") + readFileSync(path.join(dir, "server.key"), "utf8"));
   return {
     serverCert: path.join(dir, "server.crt"),
     serverKey: path.join(dir, "server.key"),
+    serverPem: path.join(dir, "server.pem"),
     clientPfx: path.join(dir, "client.pfx"),
     clientThumbprint: fingerprint,
   };
@@ -76,11 +81,11 @@ export async function startMtlsBackend(certs) {
   return { server, port: server.address().port };
 }
 
-/** Starts `gatehouse serve` on free ports in a new data directory. */
+/** Starts `gatehouse serve` on free ports in a new data directory, with both gateway listeners. */
 export async function startGatehouse(dataDir, token) {
   const bin = process.env.GATEHOUSE_BIN ?? path.join(targetDir, "debug", "gatehouse");
   const child = spawn(bin, ["serve", "--data-dir", dataDir, "--admin-listen", "127.0.0.1:0",
-    "--gateway-listen", "127.0.0.1:0"], {
+    "--gateway-listen", "127.0.0.1:0", "--gateway-tls-listen", "127.0.0.1:0"], {
     env: { ...process.env, GATEHOUSE_ADMIN_TOKEN: token, RUST_LOG: "info", NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -91,9 +96,10 @@ export async function startGatehouse(dataDir, token) {
       log += chunk.toString();
       const admin = log.match(/admin listener bound addr=(\S+)/);
       const gateway = log.match(/gateway listener bound addr=(\S+)/);
-      if (admin && gateway) {
+      const tls = log.match(/gateway TLS listener bound addr=(\S+)/);
+      if (admin && gateway && tls) {
         clearTimeout(timer);
-        resolve({ admin: admin[1], gateway: gateway[1] });
+        resolve({ admin: admin[1], gateway: gateway[1], tls: tls[1] });
       }
     };
     child.stdout.on("data", onData);
@@ -104,6 +110,7 @@ export async function startGatehouse(dataDir, token) {
     child,
     adminUrl: `http://${addrs.admin}`,
     gatewayAddr: addrs.gateway,
+    gatewayTlsAddr: addrs.tls,
     log: () => log,
     async stop() {
       child.kill("SIGTERM");

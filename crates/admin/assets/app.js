@@ -16,7 +16,17 @@ document.addEventListener("change", function (event) {
         document.getElementById("console-method").value = option.dataset.method;
       }
       document.getElementById("console-path").value = option.dataset.path;
+      // An HTTPS-only API is not served on the plain listener: call it through TLS.
+      var tls = document.querySelector("[name=listener][value=tls]");
+      if (option.dataset.httpsOnly === "true" && tls) {
+        tls.checked = true;
+        showTlsFields();
+      }
     }
+  }
+  // Test console: the server name belongs to the TLS listener only.
+  if (target.name === "listener") {
+    showTlsFields();
   }
   // Back end form: turning validation off shows its warning at once.
   if (target.name === "validate_chain" || target.name === "validate_name") {
@@ -29,6 +39,12 @@ document.addEventListener("change", function (event) {
     document.getElementById("credentials-basic").hidden = target.value !== "basic";
   }
 });
+
+function showTlsFields() {
+  var fields = document.getElementById("console-tls-fields");
+  var tls = document.querySelector("[name=listener][value=tls]");
+  if (fields) fields.hidden = !(tls && tls.checked);
+}
 
 // A change the server refused outright (an expired session's CSRF token, a form it could not
 // read, a failure) comes back as an error status, which htmx does not swap: say so at the top.

@@ -22,6 +22,8 @@ pub(crate) struct ApiRow {
     pub(crate) name: String,
     pub(crate) path: String,
     pub(crate) service_url: String,
+    /// Served by the TLS listener only (`protocols` without `http`).
+    pub(crate) https_only: bool,
 }
 
 impl ApiRow {
@@ -32,6 +34,9 @@ impl ApiRow {
             name: p["displayName"].as_str().unwrap_or_default().to_string(),
             path: p["path"].as_str().unwrap_or_default().to_string(),
             service_url: p["serviceUrl"].as_str().unwrap_or_default().to_string(),
+            https_only: p["protocols"]
+                .as_array()
+                .is_some_and(|list| !list.iter().any(|p| p == "http")),
         }
     }
 }

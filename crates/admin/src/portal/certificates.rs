@@ -15,6 +15,7 @@ use super::{ErrorView, Signed, api, check_ids, error_at, nav, render, retarget};
 use crate::AppState;
 
 /// A certificate as a table row shows it.
+#[derive(Clone)]
 pub(crate) struct CertRow {
     pub(crate) id: String,
     pub(crate) subject: String,

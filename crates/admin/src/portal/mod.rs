@@ -13,6 +13,7 @@ mod apis;
 mod backends;
 mod certificates;
 mod console;
+mod hostnames;
 mod limit;
 mod sessions;
 
@@ -77,6 +78,11 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route(
             "/ui/ca-certificates/{id}",
             axum::routing::delete(certificates::ca_delete),
+        )
+        .route("/ui/hostnames", get(hostnames::page).post(hostnames::save))
+        .route(
+            "/ui/hostnames/{id}",
+            axum::routing::delete(hostnames::delete),
         )
         .route("/ui/backends", get(backends::page).post(backends::save))
         .route("/ui/backends/new", get(backends::new_form))
@@ -423,6 +429,7 @@ pub(crate) fn nav(active: &str) -> Vec<(&'static str, &'static str, bool)> {
     [
         ("/ui/certificates", "Certificates"),
         ("/ui/ca-certificates", "CA certificates"),
+        ("/ui/hostnames", "Host names"),
         ("/ui/backends", "Back ends"),
         ("/ui/apis", "APIs"),
         ("/ui/policy", "Global policy"),

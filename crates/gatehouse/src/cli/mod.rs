@@ -1,4 +1,5 @@
-//! The command line client of the management API (`gatehouse cert|ca|backend|api|policy ...`).
+//! The command line client of the management API
+//! (`gatehouse cert|ca|backend|api|policy|hostname ...`).
 //!
 //! This module owns the command tree's top level, the options every client command shares
 //! (where the server is, who we are, how to print), and the one place a command's outcome
@@ -13,6 +14,7 @@ mod api;
 mod backend;
 mod cert;
 mod error;
+mod hostname;
 mod http;
 mod input;
 mod policy;
@@ -74,6 +76,15 @@ pub(crate) enum ClientCommand {
         /// What to do.
         #[command(subcommand)]
         command: policy::PolicyCommand,
+    },
+    /// Host names the gateway's TLS listener answers for (SNI), each with its certificate.
+    Hostname {
+        /// Where the server is, who we are, how to print.
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: hostname::HostnameCommand,
     },
 }
 
@@ -198,6 +209,7 @@ fn execute(command: ClientCommand) -> Result<String, Failure> {
         ClientCommand::Backend { global, command } => (global, Action::Backend(command)),
         ClientCommand::Api { global, command } => (global, Action::Api(command)),
         ClientCommand::Policy { global, command } => (global, Action::Policy(command)),
+        ClientCommand::Hostname { global, command } => (global, Action::Hostname(command)),
     };
     let token = resolve_token(global.token_file.as_deref())?;
     // The CLI runs before any runtime exists, and does one request at a time: a
@@ -217,6 +229,7 @@ fn execute(command: ClientCommand) -> Result<String, Failure> {
             Action::Backend(c) => backend::run(c, &ctx).await,
             Action::Api(c) => api::run(c, &ctx).await,
             Action::Policy(c) => policy::run(c, &ctx).await,
+            Action::Hostname(c) => hostname::run(c, &ctx).await,
         }
     })
 }
@@ -233,6 +246,8 @@ enum Action {
     Api(api::ApiCommand),
     /// `gatehouse policy ...`
     Policy(policy::PolicyCommand),
+    /// `gatehouse hostname ...`
+    Hostname(hostname::HostnameCommand),
 }
 
 /// The admin token: the token file named (flag or `GATEHOUSE_TOKEN_FILE`), else

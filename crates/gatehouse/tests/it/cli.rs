@@ -5,6 +5,7 @@
 mod certificates;
 mod configuration;
 mod failures;
+mod hostnames;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -206,6 +207,9 @@ fn completions_include_the_client_commands() {
         "credentials",
         "--password-stdin",
         "--admin-url",
+        "hostname",
+        "--negotiate-client-certificate",
+        "--no-http2",
     ] {
         assert!(bash.contains(word), "{word} missing from the bash script");
     }

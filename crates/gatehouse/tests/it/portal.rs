@@ -4,10 +4,11 @@
 
 use serde_json::json;
 
-use crate::support::backend::Mode;
+use crate::support::backend::{self, Mode};
+use crate::support::pki::TestCa;
 use crate::support::portal::{Browser, FORM, encode, form};
 use crate::support::server::{Api, Options, Server, raw_http, start};
-use crate::support::setup::{Mtls, mtls_setup, upload_pem, use_certificate};
+use crate::support::setup::{Mtls, base, echo_api, mtls_setup, upload_pem, use_certificate};
 
 /// The mTLS set-up of the gateway tests, with API `echo` presenting `client-a` (issued by the
 /// back end's CA); returns its thumbprint.
@@ -317,6 +318,7 @@ async fn pages_forbid_framing_sniffing_caching_and_inline_code() {
     for path in [
         "/ui/certificates",
         "/ui/ca-certificates",
+        "/ui/hostnames",
         "/ui/backends",
         "/ui/backends/new",
         "/ui/apis",
@@ -385,4 +387,366 @@ fn has_event_handler(html: &str) -> bool {
         let name_len = rest.bytes().take_while(u8::is_ascii_lowercase).count();
         name_len > 0 && rest[name_len..].starts_with('=')
     })
+}
+
+/// The fields of the host names form.
+fn hostname_form<'a>(
+    id: &'a str,
+    hostname: &'a str,
+    certificate: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("id", id),
+        ("hostname", hostname),
+        ("certificate", certificate),
+    ];
+    fields.extend_from_slice(extra);
+    fields
+}
+
+#[tokio::test]
+async fn the_hostnames_page_creates_replaces_and_deletes_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = vec!["--gateway-tls-listen".into(), "127.0.0.1:0".into()];
+    let server = start(options);
+    let api = server.api();
+    let ca = TestCa::new("Portal Hostname CA");
+    let thumb = upload_pem(&api, "api-cert", &ca.server_pem(&["api.example.test"])).await;
+    let expires = api.get("/certificates/api-cert").await.json()["properties"]["expirationDate"]
+        .as_str()
+        .unwrap()[..10]
+        .to_string();
+    let browser = Browser::sign_in(&server).await;
+
+    // The page is in the navigation, offers the uploaded certificate, and lists nothing yet.
+    let page = browser.get("/ui/hostnames").await.expect(200).text();
+    assert!(
+        page.contains(r#"<a href="/ui/hostnames" aria-current="page">Host names</a>"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"<option value="api-cert" >"#), "{page}");
+    assert!(page.contains("CN=api.example.test"), "{page}");
+    assert!(page.contains("None yet."), "{page}");
+    assert!(!page.contains("TLS listener is off"), "{page}");
+    let tls = server.gateway_tls.unwrap().to_string();
+    assert!(page.contains(&tls), "the page names the TLS listener {tls}");
+
+    // A certificate that does not exist: the API's refusal, next to the form; nothing stored.
+    let refused = browser
+        .post(
+            "/ui/hostnames",
+            &hostname_form("api", "api.example.test", "nope", &[]),
+        )
+        .await
+        .expect(200);
+    assert_eq!(refused.headers["hx-retarget"], "#hostname-result");
+    let text = refused.text();
+    assert!(text.contains("class=\"error\""), "{text}");
+    assert!(
+        text.contains("certificate &#39;nope&#39; does not exist"),
+        "{text}"
+    );
+    api.get("/hostnameConfigurations/api").await.expect(404);
+
+    // Saved: the list shows the host name, the certificate's subject, thumbprint and expiry.
+    let fields = hostname_form(
+        "api",
+        "API.Example.Test",
+        "api-cert",
+        &[("negotiate", "on"), ("default", "on")],
+    );
+    let saved = browser
+        .post("/ui/hostnames", &fields)
+        .await
+        .expect(200)
+        .text();
+    assert!(
+        saved.contains("Saved hostname configuration &#39;api&#39;"),
+        "{saved}"
+    );
+    let row = saved
+        .split("id=\"hostname-api\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row in {saved}"));
+    assert!(row.contains("api.example.test"), "{row}");
+    assert!(row.contains("CN=api.example.test"), "{row}");
+    assert!(row.contains(&thumb[36..]), "{row}");
+    assert!(row.contains(&expires), "{row}");
+    // Issued for 30 days.
+    assert!(row.contains("expires soon"), "{row}");
+    assert!(
+        row.contains("asked for") && row.contains("default"),
+        "{row}"
+    );
+    let stored = api
+        .get("/hostnameConfigurations/api")
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(
+        stored["properties"],
+        json!({"hostName": "api.example.test", "certificateId": "api-cert",
+               "negotiateClientCertificate": true, "http2Enabled": false, "defaultSslBinding": true})
+    );
+
+    // The same id again is refused unless "Replace" is ticked.
+    let again = hostname_form("api", "api.example.test", "api-cert", &[("http2", "on")]);
+    let exists = browser.post("/ui/hostnames", &again).await.expect(200);
+    assert_eq!(exists.headers["hx-retarget"], "#hostname-result");
+    assert!(
+        exists.text().contains("already exists"),
+        "{}",
+        exists.text()
+    );
+    assert_eq!(
+        api.get("/hostnameConfigurations/api").await.json()["properties"]["http2Enabled"],
+        json!(false)
+    );
+    let mut replace = again.clone();
+    replace.push(("replace", "on"));
+    browser.post("/ui/hostnames", &replace).await.expect(200);
+    assert_eq!(
+        api.get("/hostnameConfigurations/api").await.json()["properties"],
+        json!({"hostName": "api.example.test", "certificateId": "api-cert",
+               "negotiateClientCertificate": false, "http2Enabled": true, "defaultSslBinding": false})
+    );
+
+    // Edit fills the form with the stored values, to replace them.
+    let edit = browser
+        .get("/ui/hostnames?edit=api")
+        .await
+        .expect(200)
+        .text();
+    assert!(
+        edit.contains(r#"name="hostname" value="api.example.test""#),
+        "{edit}"
+    );
+    assert!(
+        edit.contains(r#"<option value="api-cert" selected>"#),
+        "{edit}"
+    );
+    assert!(
+        edit.contains(r#"name="replace" value="on" checked"#),
+        "{edit}"
+    );
+    let sneaky = browser
+        .get("/ui/hostnames?edit=a%2Fb")
+        .await
+        .expect(200)
+        .text();
+    assert!(sneaky.contains("not a valid id"), "{sneaky}");
+
+    // Delete; deleting again shows the API's refusal where the list's notices go.
+    let deleted = browser.delete("/ui/hostnames/api").await.expect(200).text();
+    assert!(!deleted.contains("id=\"hostname-api\""), "{deleted}");
+    assert!(
+        deleted.contains("Deleted hostname configuration"),
+        "{deleted}"
+    );
+    api.get("/hostnameConfigurations/api").await.expect(404);
+    let gone = browser.delete("/ui/hostnames/api").await.expect(200);
+    assert_eq!(gone.headers["hx-retarget"], "#hostname-notice");
+    assert!(gone.text().contains("class=\"error\""), "{}", gone.text());
+
+    // Without a session nothing changes.
+    browser
+        .http
+        .send(
+            "DELETE",
+            "/ui/hostnames/api",
+            Vec::new(),
+            &[("cookie", &browser.cookie)],
+        )
+        .await
+        .expect(403);
+}
+
+/// The console's answer to a call through `listener`, with `server_name`.
+async fn console_via(browser: &Browser, listener: &str, server_name: &str, path: &str) -> String {
+    browser
+        .post(
+            "/ui/console",
+            &[
+                ("listener", listener),
+                ("server_name", server_name),
+                ("method", "GET"),
+                ("path", path),
+                ("headers", ""),
+                ("body", ""),
+            ],
+        )
+        .await
+        .expect(200)
+        .text()
+}
+
+/// The text of the result's TLS facts.
+fn tls_facts(page: &str) -> &str {
+    page.split("id=\"console-tls\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</dd>").next())
+        .unwrap_or_else(|| panic!("no TLS facts in:\n{page}"))
+}
+
+#[tokio::test]
+async fn the_console_calls_https_only_apis_through_the_tls_listener_pinning_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = vec!["--gateway-tls-listen".into(), "127.0.0.1:0".into()];
+    let server = start(options);
+    let api = server.api();
+    let echo = backend::start(backend::Options::plain(Mode::Echo)).await;
+    // Served on both listeners, and first in the console's list.
+    echo_api(&api, &base(&echo, "127.0.0.1", "http")).await;
+    api.put(
+        "/apis/secure",
+        &json!({"properties": {"path": "secure", "serviceUrl": base(&echo, "127.0.0.1", "http"),
+                "protocols": ["https"]}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/apis/secure/operations/all",
+        &json!({"properties": {"method": "*", "urlTemplate": "/*"}}),
+    )
+    .await
+    .expect(201);
+    let ca = TestCa::new("Console TLS CA");
+    let api_thumb = upload_pem(&api, "api-cert", &ca.server_pem(&["api.example.test"])).await;
+    let wild_thumb = upload_pem(&api, "wild-cert", &ca.server_pem(&["*.example.test"])).await;
+    let browser = Browser::sign_in(&server).await;
+    let tls = server.gateway_tls.unwrap().to_string();
+
+    // Before any hostname configuration, a TLS call says why it cannot be made.
+    let none = console_via(&browser, "tls", "api.example.test", "/secure/x").await;
+    assert!(
+        none.contains("No hostname configuration answers for &#39;api.example.test&#39;"),
+        "{none}"
+    );
+    for (id, props) in [
+        (
+            "api",
+            json!({"hostName": "api.example.test", "certificateId": "api-cert"}),
+        ),
+        (
+            "wild",
+            json!({"hostName": "*.example.test", "certificateId": "wild-cert", "defaultSslBinding": true}),
+        ),
+    ] {
+        api.put(
+            &format!("/hostnameConfigurations/{id}"),
+            &json!({ "properties": props }),
+        )
+        .await
+        .expect(201);
+    }
+
+    // The form offers both listeners, plain first; an HTTPS-only API picks TLS, and the
+    // server name is the first exact host name.
+    let page = browser.get("/ui/console").await.expect(200).text();
+    assert!(
+        page.contains(r#"name="listener" value="plain" checked"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("TLS at <code>{tls}</code>")),
+        "{page}"
+    );
+    assert!(page.contains(r#"id="console-tls-fields" hidden"#), "{page}");
+    assert!(
+        page.contains(r#"name="server_name" value="api.example.test""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"data-https-only="true""#), "{page}");
+    assert!(page.contains("(HTTPS only)"), "{page}");
+    let picked = browser
+        .get("/ui/console?api=secure")
+        .await
+        .expect(200)
+        .text();
+    assert!(
+        picked.contains(r#"name="listener" value="tls" checked"#),
+        "{picked}"
+    );
+
+    // Over TLS with the exact name: that configuration's certificate, pinned; the back end
+    // hears the call came over HTTPS.
+    let exact = console_via(&browser, "tls", "API.example.test", "/secure/one").await;
+    assert!(exact.contains("200 OK"), "{exact}");
+    assert!(
+        exact.contains(&format!(
+            "GET https://api.example.test:{}/secure/one",
+            server.gateway_tls.unwrap().port()
+        )),
+        "{exact}"
+    );
+    let facts = tls_facts(&exact);
+    assert!(facts.contains("<code>api.example.test</code>"), "{facts}");
+    assert!(facts.contains("api (api.example.test)"), "{facts}");
+    assert!(
+        facts.contains("api-cert") && facts.contains(&api_thumb),
+        "{facts}"
+    );
+    assert!(facts.contains("TLS 1."), "{facts}");
+    let seen = echo.last();
+    assert_eq!(seen.headers["x-forwarded-proto"], "https");
+    assert_eq!(
+        seen.headers["x-forwarded-host"],
+        format!("api.example.test:{}", server.gateway_tls.unwrap().port())
+    );
+    assert!(!seen.headers.contains_key("x-gatehouse-trace"), "{seen:?}");
+    // The gateway's record of the call is found as over the plain listener.
+    assert!(exact.contains("<dt>API</dt><dd>secure"), "{exact}");
+
+    // A name under the wildcard, and no name at all (the default binding): the wildcard's
+    // certificate.
+    for name in ["orders.example.test", ""] {
+        let page = console_via(&browser, "tls", name, "/secure/two").await;
+        assert!(page.contains("200 OK"), "{name}: {page}");
+        let facts = tls_facts(&page);
+        assert!(facts.contains("wild (*.example.test)"), "{name}: {facts}");
+        assert!(facts.contains(&wild_thumb), "{name}: {facts}");
+        if name.is_empty() {
+            assert!(facts.contains("server name none sent"), "{facts}");
+        }
+    }
+
+    // The same HTTPS-only API over the plain listener is not there (APIM's 404).
+    let plain = console_via(&browser, "plain", "", "/secure/one").await;
+    assert!(plain.contains("404"), "{plain}");
+    // A name that is no name is the operator's to fix, not a TLS failure.
+    let bad = console_via(&browser, "tls", "a b", "/secure/one").await;
+    assert!(
+        bad.contains("&#39;a b&#39; is not a valid server name"),
+        "{bad}"
+    );
+
+    // With the plain listener off, TLS is the only choice and the default.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir2.path());
+    options.args = [
+        "--gateway-listen",
+        "none",
+        "--gateway-tls-listen",
+        "127.0.0.1:0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let tls_only = start(options);
+    let browser2 = Browser::sign_in(&tls_only).await;
+    let page = browser2.get("/ui/console").await.expect(200).text();
+    assert!(!page.contains(r#"value="plain""#), "{page}");
+    assert!(
+        page.contains(r#"name="listener" value="tls" checked"#),
+        "{page}"
+    );
+    assert!(
+        !page.contains(r#"id="console-tls-fields" hidden"#),
+        "{page}"
+    );
+    let off = console_via(&browser2, "plain", "", "/x").await;
+    assert!(off.contains("plain listener is off"), "{off}");
 }

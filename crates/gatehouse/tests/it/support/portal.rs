@@ -72,6 +72,22 @@ impl Browser {
             .await
     }
 
+    /// An htmx delete with the session's CSRF token.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.http
+            .send(
+                "DELETE",
+                path,
+                Vec::new(),
+                &[
+                    ("cookie", &self.cookie),
+                    ("x-csrf-token", &self.csrf),
+                    ("hx-request", "true"),
+                ],
+            )
+            .await
+    }
+
     /// Sends a call through the console and returns the presented-certificate cell's text.
     pub async fn console(&self, path: &str) -> (String, String) {
         let page = self
