@@ -43,6 +43,8 @@ pub(crate) struct Config {
     pub(crate) trusted_proxies: Vec<gatehouse_proxy::Cidr>,
     /// Remember back-end chains that verified.
     pub(crate) backend_chain_cache: bool,
+    /// What serves HTTP/1.1 callers.
+    pub(crate) http1_engine: gatehouse_proxy::Http1Engine,
     /// The admin token, overriding `GATEHOUSE_ADMIN_TOKEN` and the stored one.
     pub(crate) admin_token: Option<Zeroizing<String>>,
 }
@@ -72,6 +74,7 @@ impl From<&ServeArgs> for Config {
             },
             trusted_proxies: args.trusted_proxies.clone(),
             backend_chain_cache: args.backend_chain_cache,
+            http1_engine: args.http1_engine.into(),
             admin_token: None,
         }
     }
@@ -151,6 +154,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
             limits: config.limits,
             trusted_proxies: config.trusted_proxies.clone(),
             backend_chain_cache: config.backend_chain_cache,
+            http1_engine: config.http1_engine,
         },
         provider,
     ));

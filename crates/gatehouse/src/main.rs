@@ -172,6 +172,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) backend_chain_cache: bool,
 
+    /// What serves HTTP/1.1 callers: `gatehouse`, the gateway's own relay built for proxying
+    /// (hyper still serves what it does not cover), or `hyper` for every request.
+    #[arg(long, env = "GATEHOUSE_HTTP1_ENGINE", value_enum, default_value_t = Http1Engine::Gatehouse)]
+    pub(crate) http1_engine: Http1Engine,
+
     /// Peers whose X-Forwarded-*, Forwarded and X-Real-IP headers are believed: addresses or
     /// CIDR ranges, comma separated (e.g. 10.0.0.0/8,192.0.2.7). From anyone else they are
     /// replaced by what the gateway saw; X-Forwarded-For is always appended to.
@@ -186,6 +191,24 @@ pub(crate) struct ServeArgs {
 /// A listen address, or `none` for a listener that is off.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Listen(pub(crate) Option<SocketAddr>);
+
+/// `--http1-engine`: the proxy's choice, as a flag value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Http1Engine {
+    /// The gateway's own HTTP/1.1 relay.
+    Gatehouse,
+    /// hyper's server and client.
+    Hyper,
+}
+
+impl From<Http1Engine> for gatehouse_proxy::Http1Engine {
+    fn from(engine: Http1Engine) -> Self {
+        match engine {
+            Http1Engine::Gatehouse => Self::Gatehouse,
+            Http1Engine::Hyper => Self::Hyper,
+        }
+    }
+}
 
 impl std::str::FromStr for Listen {
     type Err = String;

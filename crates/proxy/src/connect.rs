@@ -58,6 +58,9 @@ impl Origin {
 pub(crate) struct Connector {
     pub(crate) origin: Origin,
     pub(crate) tls: Arc<ClientConfig>,
+    /// The same settings offering only HTTP/1.1 by ALPN: the gateway's own HTTP/1.1 relay
+    /// speaks nothing else (HTTP/2 clients are relayed over `tls`).
+    pub(crate) tls_h1: Arc<ClientConfig>,
     pub(crate) stats: Arc<UpstreamStats>,
     pub(crate) connect_timeout: Duration,
     /// Whether a client certificate is configured (a back end that does not ask is logged).
@@ -107,6 +110,18 @@ impl BackendStream {
     /// Whether ALPN chose HTTP/2.
     pub(crate) fn is_h2(&self) -> bool {
         self.h2
+    }
+
+    /// Whether an idle connection is still as it was left: nothing to read. A back end that
+    /// closed it (EOF, a TLS close_notify) or sent something unasked makes the socket
+    /// readable; such a connection is not reused. No system call: the reactor's readiness.
+    pub(crate) fn is_quiet(&self) -> bool {
+        let tcp = match &self.io {
+            Io::Plain(s) => s,
+            Io::Tls(s) => s.get_ref().0,
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        tcp.poll_read_ready(&mut cx).is_pending()
     }
 
     /// What the TLS handshake showed (`None` for cleartext).
@@ -215,6 +230,21 @@ impl Connector {
     /// A classified [`ConnectError`] naming the address and, for TLS, the back end's
     /// certificate.
     pub(crate) async fn connect(&self) -> Result<BackendStream, ConnectError> {
+        self.connect_with(&self.tls).await
+    }
+
+    /// Opens a connection that speaks HTTP/1.1 (ALPN offers nothing else).
+    ///
+    /// # Errors
+    /// As [`Connector::connect`].
+    pub(crate) async fn connect_h1(&self) -> Result<BackendStream, ConnectError> {
+        self.connect_with(&self.tls_h1).await
+    }
+
+    async fn connect_with(
+        &self,
+        config: &Arc<ClientConfig>,
+    ) -> Result<BackendStream, ConnectError> {
         let Origin {
             https,
             ref host,
@@ -228,6 +258,7 @@ impl Connector {
         .await
         .map_err(|_| ConnectError {
             presented: None,
+            alpn_refused: false,
             kind: Kind::BackendTimeout,
             detail: format!(
                 "connecting to {host}:{port} took longer than {:?}",
@@ -236,6 +267,7 @@ impl Connector {
         })?
         .map_err(|e| ConnectError {
             presented: None,
+            alpn_refused: false,
             kind: match e.kind() {
                 io::ErrorKind::ConnectionRefused => Kind::BackendConnectionRefused,
                 _ => Kind::BackendUnreachable,
@@ -246,7 +278,7 @@ impl Connector {
         let _ = tcp.set_nodelay(true);
         let (io, h2, facts) = if let (true, Some(name)) = (https, server_name) {
             let observer = Arc::new(Observer::default());
-            let handshake = TlsConnector::from(Arc::clone(&self.tls)).connect(name.clone(), tcp);
+            let handshake = TlsConnector::from(Arc::clone(config)).connect(name.clone(), tcp);
             let result = tokio::time::timeout(
                 self.connect_timeout,
                 HANDSHAKE.scope(Arc::clone(&observer), handshake),
@@ -256,6 +288,7 @@ impl Connector {
                 Err(_) => {
                     return Err(ConnectError {
                         presented: None,
+                        alpn_refused: false,
                         kind: Kind::BackendTimeout,
                         detail: format!(
                             "the TLS handshake with {host}:{port} took longer than {:?}",
@@ -319,6 +352,12 @@ impl Connector {
         ConnectError {
             // A TLS 1.2 back end refuses a client certificate inside the handshake.
             presented: observer.presented.lock().ok().and_then(|p| p.clone()),
+            alpn_refused: matches!(
+                tls,
+                Some(rustls::Error::AlertReceived(
+                    rustls::AlertDescription::NoApplicationProtocol
+                ))
+            ),
             kind,
             detail: format!(
                 "TLS handshake with {host}:{port} failed: {error}; back end certificate: {server}"

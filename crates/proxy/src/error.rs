@@ -31,6 +31,12 @@ pub enum Kind {
     /// The caller's body failed while it was being forwarded: malformed chunked framing, or
     /// the caller stopped sending before its end.
     InvalidRequestBody,
+    /// The request head is not valid HTTP/1.1 (or its framing is ambiguous).
+    MalformedRequest,
+    /// An `Expect` the gateway cannot meet (anything but `100-continue`).
+    ExpectationFailed,
+    /// The request's HTTP major version is not 1.
+    HttpVersionNotSupported,
     /// The request target is longer than the gateway accepts.
     UriTooLong,
     /// The request's header fields are larger than the gateway accepts.
@@ -87,6 +93,9 @@ impl Kind {
             Kind::InvalidTransferEncoding => "InvalidTransferEncoding",
             Kind::UnsupportedTransferCoding => "UnsupportedTransferCoding",
             Kind::InvalidRequestBody => "InvalidRequestBody",
+            Kind::MalformedRequest => "MalformedRequest",
+            Kind::ExpectationFailed => "ExpectationFailed",
+            Kind::HttpVersionNotSupported => "HttpVersionNotSupported",
             Kind::UriTooLong => "UriTooLong",
             Kind::HeadersTooLarge => "HeadersTooLarge",
             Kind::RequestBodyTimeout => "RequestBodyTimeout",
@@ -122,6 +131,9 @@ impl Kind {
             | Kind::InvalidTransferEncoding
             | Kind::InvalidRequestBody => StatusCode::BAD_REQUEST,
             Kind::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            Kind::MalformedRequest => StatusCode::BAD_REQUEST,
+            Kind::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
+            Kind::HttpVersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             Kind::UriTooLong => StatusCode::URI_TOO_LONG,
             Kind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Kind::RequestBodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -150,6 +162,9 @@ impl Kind {
                 | Kind::RequestBodyTimeout
                 | Kind::UriTooLong
                 | Kind::HeadersTooLarge
+                | Kind::MalformedRequest
+                | Kind::ExpectationFailed
+                | Kind::HttpVersionNotSupported
         )
     }
 
@@ -186,6 +201,11 @@ impl Kind {
             Kind::UnsupportedTransferCoding => {
                 "the only transfer coding the gateway accepts is chunked; send the content \
                  without another, or with a Content-Encoding"
+            }
+            Kind::MalformedRequest => "the request is not valid HTTP/1.1",
+            Kind::ExpectationFailed => "the gateway meets no expectation but 100-continue",
+            Kind::HttpVersionNotSupported => {
+                "the gateway speaks HTTP/1.x and HTTP/2 (by ALPN or prior knowledge)"
             }
             Kind::UriTooLong => "the request target is longer than the gateway accepts",
             Kind::HeadersTooLarge => {
@@ -307,26 +327,28 @@ impl Failure {
         }
     }
 
-    /// The JSON error answer.
-    pub(crate) fn response(&self, request_id: &HeaderValue) -> http::Response<ProxyBody> {
-        let status = self.kind.status();
-        let body = if self.kind == Kind::RouteNotFound {
+    /// The JSON body of the error answer.
+    pub(crate) fn body(&self, request_id: &str) -> String {
+        if self.kind == Kind::RouteNotFound {
             // APIM's exact body for an unknown route.
             format!(
-                r#"{{"statusCode":404,"message":"Resource not found","requestId":"{}"}}"#,
-                request_id.to_str().unwrap_or_default()
+                r#"{{"statusCode":404,"message":"Resource not found","requestId":"{request_id}"}}"#
             )
         } else {
             format!(
-                r#"{{"statusCode":{},"code":"{}","message":"{}","requestId":"{}"}}"#,
-                status.as_u16(),
+                r#"{{"statusCode":{},"code":"{}","message":"{}","requestId":"{request_id}"}}"#,
+                self.kind.status().as_u16(),
                 self.kind.code(),
                 self.kind.message(),
-                request_id.to_str().unwrap_or_default()
             )
-        };
+        }
+    }
+
+    /// The JSON error answer.
+    pub(crate) fn response(&self, request_id: &HeaderValue) -> http::Response<ProxyBody> {
+        let body = self.body(request_id.to_str().unwrap_or_default());
         let mut response = http::Response::new(ProxyBody::full(Bytes::from(body)));
-        *response.status_mut() = status;
+        *response.status_mut() = self.kind.status();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -344,6 +366,9 @@ pub(crate) struct ConnectError {
     pub(crate) detail: String,
     /// The client certificate the failed handshake presented, if it got that far.
     pub(crate) presented: Option<Presented>,
+    /// The back end refused every application protocol offered by ALPN (an HTTP/2-only back
+    /// end asked for HTTP/1.1).
+    pub(crate) alpn_refused: bool,
 }
 
 impl fmt::Display for ConnectError {

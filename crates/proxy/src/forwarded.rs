@@ -110,82 +110,166 @@ impl Client {
     }
 }
 
+/// The forwarding headers the gateway writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    ForwardedFor,
+    Proto,
+    Host,
+    RealIp,
+    Forwarded,
+}
+
+impl Field {
+    /// Every one of them.
+    pub(crate) const ALL: [Field; 5] = [
+        Field::ForwardedFor,
+        Field::Proto,
+        Field::Host,
+        Field::RealIp,
+        Field::Forwarded,
+    ];
+
+    pub(crate) fn name(self) -> &'static HeaderName {
+        match self {
+            Field::ForwardedFor => &X_FORWARDED_FOR,
+            Field::Proto => &X_FORWARDED_PROTO,
+            Field::Host => &X_FORWARDED_HOST,
+            Field::RealIp => &X_REAL_IP,
+            Field::Forwarded => &FORWARDED,
+        }
+    }
+
+    /// Which one `name` (any case) is.
+    pub(crate) fn of(name: &[u8]) -> Option<Field> {
+        Field::ALL
+            .into_iter()
+            .find(|f| f.name().as_str().as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// What the caller sent of the forwarding headers, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Sent<'a> {
+    pub(crate) forwarded_for: Vec<&'a [u8]>,
+    pub(crate) proto: Option<&'a [u8]>,
+    pub(crate) host: Option<&'a [u8]>,
+    pub(crate) real_ip: Option<&'a [u8]>,
+    pub(crate) forwarded: Vec<&'a [u8]>,
+}
+
+impl<'a> Sent<'a> {
+    /// Notes one header the caller sent, if it is a forwarding header.
+    pub(crate) fn note(&mut self, field: Field, value: &'a [u8]) {
+        match field {
+            Field::ForwardedFor => {
+                if !value.trim_ascii().is_empty() {
+                    self.forwarded_for.push(value);
+                }
+            }
+            Field::Proto => self.proto = self.proto.or(Some(value)),
+            Field::Host => self.host = self.host.or(Some(value)),
+            Field::RealIp => self.real_ip = self.real_ip.or(Some(value)),
+            Field::Forwarded => self.forwarded.push(value),
+        }
+    }
+}
+
+/// Calls `emit` with each forwarding header the back end gets (a value in parts, to be
+/// concatenated), for a request the gateway received from `client` over `proto` for `host`.
+/// Both HTTP/1.1 paths write through this one rule.
+pub(crate) fn each(
+    client: &Client,
+    sent: &Sent<'_>,
+    host: Option<&[u8]>,
+    proto: &'static str,
+    mut emit: impl FnMut(Field, &[&[u8]]),
+) {
+    let ip = client.ip.as_bytes();
+    // X-Forwarded-For: every hop appends itself (a caller's own entries stay, on the left,
+    // where a back end knows to distrust them).
+    if sent.forwarded_for.is_empty() {
+        emit(Field::ForwardedFor, &[ip]);
+    } else {
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(sent.forwarded_for.len() * 2 + 1);
+        for v in &sent.forwarded_for {
+            parts.push(v);
+            parts.push(b", ");
+        }
+        parts.push(ip);
+        emit(Field::ForwardedFor, &parts);
+    }
+    let host = host.filter(|h| !h.contains(&b'"') && !h.contains(&b'\\'));
+    let element: [&[u8]; 7] = match host {
+        Some(h) => [
+            b"for=",
+            client.node.as_bytes(),
+            b";proto=",
+            proto.as_bytes(),
+            b";host=\"",
+            h,
+            b"\"",
+        ],
+        None => [
+            b"for=",
+            client.node.as_bytes(),
+            b";proto=",
+            proto.as_bytes(),
+            b"",
+            b"",
+            b"",
+        ],
+    };
+    if client.trusted {
+        // A trusted proxy's account of the caller stands; the gateway adds its hop.
+        emit(Field::Proto, &[sent.proto.unwrap_or(proto.as_bytes())]);
+        if let Some(h) = sent.host.or(host) {
+            emit(Field::Host, &[h]);
+        }
+        emit(Field::RealIp, &[sent.real_ip.unwrap_or(ip)]);
+        for f in &sent.forwarded {
+            emit(Field::Forwarded, &[f]);
+        }
+    } else {
+        emit(Field::Proto, &[proto.as_bytes()]);
+        if let Some(h) = host {
+            emit(Field::Host, &[h]);
+        }
+        emit(Field::RealIp, &[ip]);
+    }
+    emit(Field::Forwarded, &element);
+}
+
 /// Sets the forwarding headers of a request the gateway received from `client` over `proto`
-/// for `host`.
+/// for `host`, in a header map (the hyper path).
 pub(crate) fn apply(
     headers: &mut HeaderMap,
     client: &Client,
     host: Option<HeaderValue>,
     proto: &'static str,
 ) {
-    // X-Forwarded-For: every hop appends itself (a caller's own entries stay, on the left,
-    // where a back end knows to distrust them).
-    let prior: Vec<&[u8]> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .filter(|v| !v.trim_ascii().is_empty())
-        .collect();
-    let xff = if prior.is_empty() {
-        client.ip.clone()
-    } else {
-        let mut joined = prior.join(&b", "[..]);
-        joined.extend_from_slice(b", ");
-        joined.extend_from_slice(client.ip.as_bytes());
-        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.ip.clone())
-    };
-    headers.insert(X_FORWARDED_FOR.clone(), xff);
-
-    let element = forwarded_element(client, host.as_ref(), proto);
-    if client.trusted {
-        // A trusted proxy's account of the caller stands; the gateway adds its hop.
-        if !headers.contains_key(&X_FORWARDED_PROTO) {
-            headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    let mut owned: Vec<(Field, HeaderValue)> = Vec::new();
+    for field in Field::ALL {
+        for value in headers.get_all(field.name()) {
+            owned.push((field, value.clone()));
         }
-        if let Some(host) = host
-            && !headers.contains_key(&X_FORWARDED_HOST)
-        {
-            headers.insert(X_FORWARDED_HOST.clone(), host);
-        }
-        if !headers.contains_key(&X_REAL_IP) {
-            headers.insert(X_REAL_IP.clone(), client.ip.clone());
-        }
-        if let Some(element) = element {
-            headers.append(FORWARDED.clone(), element);
-        }
-    } else {
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-        match host {
-            Some(host) => {
-                headers.insert(X_FORWARDED_HOST.clone(), host);
-            }
-            None => {
-                headers.remove(&X_FORWARDED_HOST);
-            }
-        }
-        headers.insert(X_REAL_IP.clone(), client.ip.clone());
-        headers.remove(&FORWARDED);
-        if let Some(element) = element {
-            headers.insert(FORWARDED.clone(), element);
-        }
+        headers.remove(field.name());
     }
-}
-
-/// `for=...;proto=...;host="..."`, RFC 7239 §4.
-fn forwarded_element(
-    client: &Client,
-    host: Option<&HeaderValue>,
-    proto: &'static str,
-) -> Option<HeaderValue> {
-    let mut element = format!("for={};proto={proto}", client.node);
-    if let Some(host) = host.and_then(|h| h.to_str().ok())
-        && !host.contains(['"', '\\'])
-    {
-        element.push_str(";host=\"");
-        element.push_str(host);
-        element.push('"');
+    let mut sent = Sent::default();
+    for (field, value) in &owned {
+        sent.note(*field, value.as_bytes());
     }
-    HeaderValue::from_str(&element).ok()
+    each(
+        client,
+        &sent,
+        host.as_ref().map(HeaderValue::as_bytes),
+        proto,
+        |field, parts| {
+            if let Ok(value) = HeaderValue::from_bytes(&parts.concat()) {
+                headers.append(field.name().clone(), value);
+            }
+        },
+    );
 }
 
 #[cfg(test)]

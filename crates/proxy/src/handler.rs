@@ -22,6 +22,7 @@ use crate::front::{Caller, FrontTable};
 use crate::metrics::Metrics;
 use crate::path;
 use crate::table::{OpEntry, RouteTable};
+use crate::tls::Presented;
 use crate::trace::{CallLog, CallRecord, TRACE, TraceKey};
 use crate::upstream::{BackendBody, PresentedOn};
 use crate::{head, headers};
@@ -30,10 +31,10 @@ use crate::{head, headers};
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// APIM's health path.
-const STATUS_PATH: &str = "/status-0123456789abcdef";
+pub(crate) const STATUS_PATH: &str = "/status-0123456789abcdef";
 
 /// Attempts per request: the first and two retries on fresh connections.
-const MAX_ATTEMPTS: u32 = 3;
+pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
 /// State every request reads.
 pub(crate) struct Shared {
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) trusted_proxies: Vec<forwarded::Cidr>,
     pub(crate) calls: CallLog,
     pub(crate) trace_key: TraceKey,
+    /// HTTP/1.1 callers are served by the gateway's own relay (else by hyper).
+    pub(crate) own_http1: bool,
     ids: RequestIds,
 }
 
@@ -57,8 +60,10 @@ impl Shared {
         backend_timeout: Duration,
         limits: crate::Limits,
         trusted_proxies: Vec<forwarded::Cidr>,
+        own_http1: bool,
     ) -> Self {
         Self {
+            own_http1,
             front: ArcSwap::from_pointee(FrontTable::empty()),
             table: ArcSwap::from_pointee(RouteTable::empty()),
             metrics,
@@ -69,6 +74,11 @@ impl Shared {
             trace_key: TraceKey::generate(),
             ids: RequestIds::new(),
         }
+    }
+
+    /// A new request id (24 hex digits), without allocating.
+    pub(crate) fn next_request_id(&self) -> [u8; 24] {
+        self.ids.next_bytes()
     }
 }
 
@@ -89,7 +99,8 @@ impl RequestIds {
         }
     }
 
-    fn next(&self) -> HeaderValue {
+    /// The next id as 24 hex digits, made on the stack.
+    fn next_bytes(&self) -> [u8; 24] {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let mut buf = [0u8; 24];
         let digits = b"0123456789abcdef";
@@ -97,7 +108,11 @@ impl RequestIds {
         for (i, slot) in buf.iter_mut().enumerate() {
             *slot = digits[((value >> (4 * (23 - i))) & 0xf) as usize];
         }
-        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&buf))
+        buf
+    }
+
+    fn next(&self) -> HeaderValue {
+        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&self.next_bytes()))
             .unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 }
@@ -107,7 +122,7 @@ pub(crate) struct Conn {
     /// The caller's address.
     pub(crate) remote: SocketAddr,
     /// The caller as the forwarding headers describe it.
-    client: forwarded::Client,
+    pub(crate) client: forwarded::Client,
     /// It came on the TLS listener.
     pub(crate) https: bool,
     /// The certificate the caller presented in the TLS handshake.
@@ -144,17 +159,19 @@ pub(crate) async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let request_id = shared.ids.next();
-    if request.uri().path() == STATUS_PATH {
-        let mut ok = Response::new(ProxyBody::full(Bytes::new()));
-        ok.headers_mut().insert(REQUEST_ID, request_id);
-        return Ok(ok);
-    }
+    let id_text = request_id.to_str().unwrap_or_default();
     // A trace header without the key is ignored (and, like any, not forwarded).
     let traced = shared.trace_key.accepts(request.headers().get(&TRACE));
     let version = request.version();
     let table = shared.table.load();
-    let routed = check_head_size(request.uri(), request.headers(), &shared.limits)
-        .and_then(|()| head::check(version, request.uri(), request.headers()))
+    let checked = check_head_size(request.uri(), request.headers(), &shared.limits)
+        .and_then(|()| head::check(version, request.uri(), request.headers()));
+    if checked.is_ok() && request.uri().path() == STATUS_PATH {
+        let mut ok = Response::new(ProxyBody::full(Bytes::new()));
+        ok.headers_mut().insert(REQUEST_ID, request_id);
+        return Ok(ok);
+    }
+    let routed = checked
         .and_then(|()| {
             path::normalise(request.uri().path())
                 .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))
@@ -172,18 +189,17 @@ pub(crate) async fn handle(
         Err(failure) => {
             shared.metrics.unmatched();
             if traced {
-                shared.calls.record(CallRecord {
-                    request_id: request_id.to_str().unwrap_or_default().to_string(),
-                    api: String::new(),
-                    operation: String::new(),
-                    status: failure.kind.status().as_u16(),
-                    backend: None,
-                    certificate: None,
-                    elapsed: started.elapsed(),
-                    error: Some(failure.kind.code().to_string()),
-                });
+                record_call(
+                    &shared,
+                    id_text,
+                    None,
+                    failure.kind.status().as_u16(),
+                    None,
+                    started,
+                    Some(failure.kind),
+                );
             }
-            return Ok(refusal(&failure, &request_id, version));
+            return Ok(refusal(&failure, &request_id, version, &[]));
         }
     };
     let mut error = None;
@@ -191,26 +207,10 @@ pub(crate) async fn handle(
     let response = match forward(&shared, op, uri, request, &conn, &request_id, traced).await {
         Ok(response) => response,
         Err(failure) => {
-            error = Some(failure.kind.code());
+            error = Some(failure.kind);
             failed_presenting = failure.presented.clone();
-            let upstream = op.upstream.as_ref().map(|u| &*u.label).unwrap_or("-");
-            if failure.kind.is_handshake()
-                && let Ok(u) = &op.upstream
-            {
-                shared.metrics.handshake_failure(&u.label, failure.kind);
-            }
-            tracing::warn!(
-                request_id = request_id.to_str().unwrap_or_default(),
-                api = %op.api,
-                operation = %op.id,
-                backend = upstream,
-                code = failure.kind.code(),
-                detail = %failure.detail,
-                "request failed"
-            );
-            let mut response = refusal(&failure, &request_id, version);
-            headers::apply(response.headers_mut(), &op.plan().error_headers);
-            response
+            log_failure(&shared, op, &failure, id_text);
+            refusal(&failure, &request_id, version, &op.plan().error_headers)
         }
     };
     op.stats
@@ -221,18 +221,92 @@ pub(crate) async fn handle(
             .get::<PresentedOn>()
             .and_then(|p| p.0.clone())
             .or(failed_presenting);
-        shared.calls.record(CallRecord {
-            request_id: request_id.to_str().unwrap_or_default().to_string(),
-            api: op.api.to_string(),
-            operation: op.id.to_string(),
-            status: response.status().as_u16(),
-            backend: op.upstream.as_ref().ok().map(|u| u.label.to_string()),
-            certificate: presented.map(|p| (p.id.to_string(), p.thumbprint.to_string())),
-            elapsed: started.elapsed(),
-            error: error.map(str::to_string),
-        });
+        record_call(
+            &shared,
+            id_text,
+            Some(op),
+            response.status().as_u16(),
+            presented,
+            started,
+            error,
+        );
     }
     Ok(response)
+}
+
+/// Records a traced call (both HTTP/1.1 paths and HTTP/2 write through here).
+pub(crate) fn record_call(
+    shared: &Shared,
+    request_id: &str,
+    op: Option<&OpEntry>,
+    status: u16,
+    presented: Option<Presented>,
+    started: Instant,
+    error: Option<Kind>,
+) {
+    shared.calls.record(CallRecord {
+        request_id: request_id.to_string(),
+        api: op.map(|o| o.api.to_string()).unwrap_or_default(),
+        operation: op.map(|o| o.id.to_string()).unwrap_or_default(),
+        status,
+        backend: op.and_then(|o| o.upstream.as_ref().ok().map(|u| u.label.to_string())),
+        certificate: presented.map(|p| (p.id.to_string(), p.thumbprint.to_string())),
+        elapsed: started.elapsed(),
+        error: error.map(|k| k.code().to_string()),
+    });
+}
+
+/// Logs a failed request of a routed operation, and counts a failed back-end handshake by
+/// its reason.
+pub(crate) fn log_failure(shared: &Shared, op: &OpEntry, failure: &Failure, request_id: &str) {
+    let upstream = op.upstream.as_ref().map(|u| &*u.label).unwrap_or("-");
+    if failure.kind.is_handshake()
+        && let Ok(u) = &op.upstream
+    {
+        shared.metrics.handshake_failure(&u.label, failure.kind);
+    }
+    tracing::warn!(
+        request_id,
+        api = %op.api,
+        operation = %op.id,
+        backend = upstream,
+        code = failure.kind.code(),
+        detail = %failure.detail,
+        "request failed"
+    );
+}
+
+/// What must hold before a routed request goes to its back end: the caller's certificate
+/// passes the operation's checks, the operation has a pool, and its client certificate has
+/// not expired. Comparisons only.
+///
+/// # Errors
+/// The failure to answer with.
+pub(crate) fn preflight<'a>(
+    shared: &Shared,
+    op: &'a OpEntry,
+    conn: &Conn,
+) -> Result<&'a crate::upstream::Upstream, Failure> {
+    if !op.plan().caller_checks.is_empty() {
+        check_caller(shared, op.plan(), conn)?;
+    }
+    let upstream = op
+        .upstream
+        .as_ref()
+        .map_err(|no| Failure::new(no.kind, no.why.clone()))?;
+    if op.certificate_not_after.is_some_and(|t| t < now_unix()) {
+        let ids: Vec<&str> = op
+            .plan()
+            .client_certificates
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        return Err(Failure::new(
+            Kind::ClientCertificateUnavailable,
+            format!("client certificate {ids:?} has expired; upload a renewed one"),
+        ));
+    }
+    Ok(upstream)
 }
 
 /// Refuses a request target or header fields past their limits. An HTTP/1.1 request line far
@@ -317,10 +391,20 @@ fn check_caller(
     Ok(())
 }
 
-/// The answer to a failure; on HTTP/1.x it closes the connection when the failure says the
-/// rest of the connection cannot be trusted (HTTP/2 frames its streams itself).
-fn refusal(failure: &Failure, request_id: &HeaderValue, version: Version) -> Response<ProxyBody> {
+/// The answer to a failure, with the operation's `on-error` header steps; on HTTP/1.x it
+/// closes the connection when the failure says the rest of the connection cannot be trusted
+/// (HTTP/2 frames its streams itself). The request id is the gateway's, whatever the steps.
+fn refusal(
+    failure: &Failure,
+    request_id: &HeaderValue,
+    version: Version,
+    steps: &[gatehouse_model::snapshot::HeaderOp],
+) -> Response<ProxyBody> {
     let mut response = failure.response(request_id);
+    headers::apply(response.headers_mut(), steps);
+    response
+        .headers_mut()
+        .insert(REQUEST_ID, request_id.clone());
     if failure.kind.ends_connection() && version < Version::HTTP_2 {
         response
             .headers_mut()
@@ -329,7 +413,8 @@ fn refusal(failure: &Failure, request_id: &HeaderValue, version: Version) -> Res
     response
 }
 
-fn is_idempotent(method: &Method) -> bool {
+/// Whether a request with this method may be sent again after it may have been processed.
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
@@ -373,25 +458,7 @@ async fn forward(
     request_id: &HeaderValue,
     traced: bool,
 ) -> Result<Response<ProxyBody>, Failure> {
-    if !op.plan().caller_checks.is_empty() {
-        check_caller(shared, op.plan(), conn)?;
-    }
-    let upstream = op
-        .upstream
-        .as_ref()
-        .map_err(|no| Failure::new(no.kind, no.why.clone()))?;
-    if op.certificate_not_after.is_some_and(|t| t < now_unix()) {
-        let ids: Vec<&str> = op
-            .plan()
-            .client_certificates
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect();
-        return Err(Failure::new(
-            Kind::ClientCertificateUnavailable,
-            format!("client certificate {ids:?} has expired; upload a renewed one"),
-        ));
-    }
+    let upstream = preflight(shared, op, conn)?;
     let plan = op.plan();
     let uri = uri?;
     let (mut parts, body) = request.into_parts();

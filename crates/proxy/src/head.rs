@@ -98,7 +98,7 @@ fn check_transfer_codings(headers: &HeaderMap) -> Result<(), Failure> {
 /// Whether `value` is `uri-host [":" port]` (RFC 3986 §3.2.2, §3.2.3) with a non-empty host,
 /// as an `http` URI requires (RFC 9110 §4.2.1). Checked byte by byte: no allocation on the
 /// request path.
-fn valid_host(value: &[u8]) -> bool {
+pub(crate) fn valid_host(value: &[u8]) -> bool {
     let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
         // IP-literal: an IPv6 address or IPvFuture, loosely; what matters is that nothing
         // outside the brackets but a port follows.

@@ -22,6 +22,7 @@ mod head;
 mod headers;
 mod metrics;
 mod path;
+mod relay;
 mod server;
 mod table;
 mod tls;
@@ -67,6 +68,19 @@ pub struct Options {
     /// chain again is not verified in full on every new connection (handshake signatures are
     /// always checked; an entry ends when a certificate of the chain expires).
     pub backend_chain_cache: bool,
+    /// What serves HTTP/1.1 callers.
+    pub http1_engine: Http1Engine,
+}
+
+/// The HTTP/1.1 implementation callers are served by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Http1Engine {
+    /// The gateway's own relay, built for proxying (hyper still serves what it does not
+    /// cover).
+    #[default]
+    Gatehouse,
+    /// hyper's general-purpose server and client, for every request.
+    Hyper,
 }
 
 /// The gateway: routing tables, TLS configurations, pools, metrics.
@@ -87,6 +101,7 @@ impl Gateway {
                 options.backend_timeout,
                 options.limits,
                 options.trusted_proxies,
+                options.http1_engine == Http1Engine::Gatehouse,
             )),
             front: Arc::new(FrontState::new(Arc::clone(&provider))),
             pools: Arc::new(Pools::new(
@@ -201,6 +216,7 @@ mod tests {
                 limits: Limits::default(),
                 trusted_proxies: Vec::new(),
                 backend_chain_cache: true,
+                http1_engine: Http1Engine::Gatehouse,
             },
             provider,
         ));

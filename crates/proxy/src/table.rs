@@ -9,6 +9,7 @@ use gatehouse_model::snapshot::{OperationRoute, RequestPlan};
 use http::Method;
 
 use crate::metrics::{Metrics, OpStats};
+use crate::relay::{Program, Programs};
 use crate::upstream::{NoPool, Pools, Upstream};
 
 /// An operation ready to serve.
@@ -23,6 +24,9 @@ pub(crate) struct OpEntry {
     pub(crate) certificate_not_after: Option<i64>,
     /// The back end's `Host` header, made once.
     pub(crate) host: http::HeaderValue,
+    /// The header steps compiled for the own HTTP/1.1 relay (`None`: too many names; the
+    /// operation's HTTP/1.1 requests go through hyper).
+    pub(crate) programs: Option<Programs>,
 }
 
 impl OpEntry {
@@ -80,6 +84,7 @@ impl RouteTable {
                     .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
                 ops.push(OpEntry {
                     host,
+                    programs: programs(plan),
                     api: Arc::clone(&api_id),
                     id: route.id.as_str().into(),
                     stats: metrics.op(&api.id, &route.id),
@@ -122,6 +127,36 @@ impl RouteTable {
             rest_len: rest.len(),
         })
     }
+}
+
+/// Names the gateway writes itself after a section's steps, so the steps cannot change them
+/// (as in the hyper path, where the gateway's value is set last).
+fn gateway_owned(name: &http::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "x-request-id"
+            | "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "upgrade"
+    )
+}
+
+fn programs(plan: &RequestPlan) -> Option<Programs> {
+    let caller_header =
+        |name: &http::HeaderName| plan.caller_headers.iter().any(|h| h.name == *name);
+    Some(Programs {
+        request: Program::compile_except(&plan.request_headers, |n| {
+            gateway_owned(n) || caller_header(n)
+        })?,
+        response: Program::compile_except(&plan.response_headers, gateway_owned)?,
+        error: Program::compile_except(&plan.error_headers, gateway_owned)?,
+    })
 }
 
 /// The part of `path` below the API path `prefix` (lower case, no slashes at the ends), if

@@ -70,9 +70,14 @@ impl TraceKey {
     /// the key a character at a time; no allocation, since every request with the header
     /// pays for the check.
     pub(crate) fn accepts(&self, presented: Option<&HeaderValue>) -> bool {
+        self.accepts_bytes(presented.map(HeaderValue::as_bytes))
+    }
+
+    /// [`TraceKey::accepts`] for a value read straight from a request head.
+    pub(crate) fn accepts_bytes(&self, presented: Option<&[u8]>) -> bool {
         match (&self.value, presented) {
             (Some(key), Some(presented)) => {
-                constant_time::verify_slices_are_equal(presented.as_bytes(), key.as_bytes()).is_ok()
+                constant_time::verify_slices_are_equal(presented, key.as_bytes()).is_ok()
             }
             _ => false,
         }

@@ -82,11 +82,25 @@ struct H2 {
     facts: Option<HandshakeFacts>,
 }
 
+/// A back-end connection the gateway's own HTTP/1.1 relay drives: the stream, nothing more.
+pub(crate) struct Raw {
+    pub(crate) stream: BackendStream,
+    pub(crate) facts: Option<HandshakeFacts>,
+    idle_since: Instant,
+    /// It carried a request before: a failure before any answer may be the back end having
+    /// closed it meanwhile, and the request may go again on a fresh one.
+    pub(crate) reused: bool,
+}
+
 /// Connections to one origin.
 pub(crate) struct Pool {
     connector: Connector,
     idle: Mutex<Vec<H1>>,
+    /// Idle connections of the own HTTP/1.1 relay.
+    raw_idle: Mutex<Vec<Raw>>,
     h2: Mutex<Option<H2>>,
+    /// ALPN chose HTTP/2 on a connection of this pool.
+    h2_seen: std::sync::atomic::AtomicBool,
     max_idle: usize,
     idle_timeout: Duration,
     stats: Arc<UpstreamStats>,
@@ -99,7 +113,8 @@ pub(crate) struct SendError {
 }
 
 impl SendError {
-    fn new(
+    /// A failure and what the connection's handshake showed.
+    pub(crate) fn new(
         error: impl Into<Box<dyn StdError + Send + Sync>>,
         facts: Option<HandshakeFacts>,
     ) -> Self {
@@ -148,6 +163,7 @@ impl Pool {
                     tracing::debug!(error = %e, "back-end HTTP/2 connection ended with an error");
                 }
             });
+            self.h2_seen.store(true, Ordering::Relaxed);
             let h2 = H2 { sender, facts };
             if self.max_idle > 0
                 && let Ok(mut slot) = self.h2.lock()
@@ -213,9 +229,65 @@ impl Pool {
 
     /// Closes idle connections past their timeout or closed by the back end.
     fn sweep(&self) {
+        let timeout = self.idle_timeout;
         if let Ok(mut idle) = self.idle.lock() {
-            let timeout = self.idle_timeout;
             idle.retain_mut(|h1| h1.idle_since.elapsed() < timeout && h1.alive());
+        }
+        if let Ok(mut idle) = self.raw_idle.lock() {
+            idle.retain(|raw| raw.idle_since.elapsed() < timeout && raw.stream.is_quiet());
+        }
+    }
+
+    /// Whether this back end was reached over HTTP/2: the relay (HTTP/1.1 only) leaves its
+    /// requests to hyper, which shares that connection.
+    pub(crate) fn speaks_h2(&self) -> bool {
+        self.h2_seen.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request of the own relay.
+    pub(crate) fn count_request(&self) {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The most recently used idle relay connection that is still quiet.
+    pub(crate) fn take_raw(&self) -> Option<Raw> {
+        let mut idle = self.raw_idle.lock().ok()?;
+        while let Some(raw) = idle.pop() {
+            if raw.idle_since.elapsed() < self.idle_timeout && raw.stream.is_quiet() {
+                return Some(raw);
+            }
+        }
+        None
+    }
+
+    /// A new relay connection (HTTP/1.1 only).
+    ///
+    /// # Errors
+    /// Connect and handshake failures, for the caller to classify. A back end that speaks
+    /// only HTTP/2 is remembered as such ([`Pool::speaks_h2`]).
+    pub(crate) async fn connect_raw(&self) -> Result<Raw, SendError> {
+        let stream = self.connector.connect_h1().await.map_err(|e| {
+            if e.alpn_refused {
+                self.h2_seen.store(true, Ordering::Relaxed);
+            }
+            SendError::new(e, None)
+        })?;
+        Ok(Raw {
+            facts: stream.facts(),
+            stream,
+            idle_since: Instant::now(),
+            reused: false,
+        })
+    }
+
+    /// Keeps a relay connection for the next request, if the pool has room.
+    pub(crate) fn put_raw(&self, mut raw: Raw) {
+        raw.idle_since = Instant::now();
+        raw.reused = true;
+        if let Ok(mut idle) = self.raw_idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(raw);
         }
     }
 
@@ -454,6 +526,11 @@ impl Pools {
         let pool = Arc::new(Pool {
             connector: Connector {
                 origin,
+                tls_h1: {
+                    let mut h1 = (*tls).clone();
+                    h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+                    Arc::new(h1)
+                },
                 tls,
                 stats: Arc::clone(&stats),
                 connect_timeout: self.connect_timeout,
@@ -462,7 +539,9 @@ impl Pools {
                 last_full: std::sync::Mutex::new(None),
             },
             idle: Mutex::new(Vec::new()),
+            raw_idle: Mutex::new(Vec::new()),
             h2: Mutex::new(None),
+            h2_seen: std::sync::atomic::AtomicBool::new(false),
             max_idle: usize::try_from(settings.pool.max_idle).unwrap_or(usize::MAX),
             idle_timeout: settings.pool.idle_timeout,
             stats: Arc::clone(&stats),

@@ -241,6 +241,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         limits: gatehouse_proxy::Limits::default(),
         trusted_proxies: Vec::new(),
         backend_chain_cache: true,
+        http1_engine: gatehouse_proxy::Http1Engine::default(),
         admin_token: Some(token.clone()),
     })
     .await

@@ -1,6 +1,7 @@
 //! The HTTP/1.1 framing and request-smuggling table, `tests/edge/http1_table.py`, run against
-//! the real binary's gateway listener. The table lives in a script so that the same cases run
-//! by hand against any listener (a TLS one included); this test keeps it passing.
+//! the real binary's gateway listener, on both HTTP/1.1 engines (the gateway's own relay, and
+//! hyper behind `--http1-engine hyper`). The table lives in a script so that the same cases
+//! run by hand against any listener (a TLS one included); this test keeps it passing.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,7 +16,21 @@ use crate::support::setup::upload_pem;
 fn the_gateway_passes_the_http1_framing_table() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options::new(dir.path()));
-    run_table(&server, &server.gateway.to_string(), &[]);
+    run_table(
+        &server,
+        &server.gateway.to_string(),
+        &["--engine", "gatehouse"],
+    );
+}
+
+/// The same table on hyper's engine, with its known failures.
+#[test]
+fn the_hyper_engine_passes_the_http1_framing_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = Options::new(dir.path());
+    options.args = vec!["--http1-engine".into(), "hyper".into()];
+    let server = start(options);
+    run_table(&server, &server.gateway.to_string(), &["--engine", "hyper"]);
 }
 
 /// The same table through the TLS listener: the same parser and limits sit behind it.

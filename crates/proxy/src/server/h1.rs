@@ -26,10 +26,10 @@ use super::{ClientIo, ClientStream, Guarded, Listener, Live, log_end};
 use crate::handler::{Conn, handle};
 
 /// What a client whose request head took too long gets before the connection closes.
-const HEAD_TIMEOUT_RESPONSE: &[u8] =
+pub(super) const HEAD_TIMEOUT_RESPONSE: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 /// What a client whose request line is too long gets before the connection closes.
-const LINE_TOO_LONG_RESPONSE: &[u8] =
+pub(super) const LINE_TOO_LONG_RESPONSE: &[u8] =
     b"HTTP/1.1 414 URI Too Long\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 /// `Activity::line_bytes` once the request line is complete (or not being watched).
 const LINE_DONE: usize = usize::MAX;
@@ -338,7 +338,7 @@ async fn phase<S: ClientStream>(
 /// does: what the client is still sending is read and dropped for a moment, so its kernel does
 /// not reset the connection before it has read the answer. Bounded in time and bytes, as the
 /// client may be slow or hostile.
-async fn goodbye<S: ClientStream>(stream: &mut S, answer: &[u8]) {
+pub(super) async fn goodbye<S: ClientStream>(stream: &mut S, answer: &[u8]) {
     let answered = async {
         stream.write_all(answer).await?;
         stream.shutdown().await
@@ -364,7 +364,7 @@ async fn goodbye<S: ClientStream>(stream: &mut S, answer: &[u8]) {
 
 /// An idle connection: only the socket, until the client speaks again or the keep-alive
 /// timeout passes. Kept small: this is what ten thousand idle clients cost.
-async fn parked<S: ClientStream>(stream: S, conn: Arc<Conn>, live: Live) {
+pub(super) async fn parked<S: ClientStream>(stream: S, conn: Arc<Conn>, live: Live) {
     {
         let stop = live.0.stop.notified();
         tokio::pin!(stop);
@@ -387,13 +387,18 @@ async fn parked<S: ClientStream>(stream: S, conn: Arc<Conn>, live: Live) {
     tokio::spawn(resumed(stream, conn, live));
 }
 
-/// A parked connection the client spoke on again: its next head's clock starts now. Boxed:
-/// parking and resuming name each other, and the box breaks the type cycle.
+/// A parked connection the client spoke on again: its next head's clock starts now, on the
+/// HTTP/1.1 engine the gateway runs. Boxed: parking and resuming name each other, and the box
+/// breaks the type cycle.
 fn resumed<S: ClientStream>(
     stream: S,
     conn: Arc<Conn>,
     live: Live,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     let started = live.0.stamp(Instant::now());
-    Box::pin(active(stream, None, started, conn, live))
+    if live.0.shared.own_http1 {
+        Box::pin(super::relay::active(stream, None, started, conn, live))
+    } else {
+        Box::pin(active(stream, None, started, conn, live))
+    }
 }

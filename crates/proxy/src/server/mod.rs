@@ -12,6 +12,7 @@
 
 mod h1;
 mod h2;
+mod relay;
 
 use std::future::Future;
 use std::io;
@@ -325,7 +326,11 @@ async fn first_plain(mut stream: TcpStream, remote: SocketAddr, live: Live) {
         }
         Ok(Some((false, n))) => {
             let replay = Bytes::copy_from_slice(&opening[..n]);
-            h1::active(stream, Some(replay), accepted, conn, live).await;
+            if ctx.shared.own_http1 {
+                relay::active(stream, Some(replay), accepted, conn, live).await;
+            } else {
+                h1::active(stream, Some(replay), accepted, conn, live).await;
+            }
         }
         // Closed, or failed.
         Ok(None) => {}
@@ -380,6 +385,8 @@ async fn first_tls(stream: TcpStream, remote: SocketAddr, live: Live) {
     let conn = Arc::new(Conn::tls(remote, handshake.caller, &ctx.shared));
     if handshake.h2 {
         h2::serve(handshake.stream, None, conn, live).await;
+    } else if ctx.shared.own_http1 {
+        relay::active(handshake.stream, None, accepted, conn, live).await;
     } else {
         h1::active(handshake.stream, None, accepted, conn, live).await;
     }

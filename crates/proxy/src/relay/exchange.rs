@@ -1,0 +1,901 @@
+//! One request on the relay, from a parsed head to the end of its response: the checks and
+//! routing of the hyper path, then the back-end request head written from the caller's head
+//! and the operation's programs, then both bodies moving at once.
+//!
+//! The request goes out on a pooled connection, or a new one; when that fails in a way that
+//! says the back end cannot have processed it (or may have, for an idempotent method), it
+//! goes again on a fresh connection, as in the hyper path, as long as its body is still in
+//! the buffer. Nothing is retried once the caller has been sent a byte.
+
+use std::borrow::Cow;
+use std::future::poll_fn;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant as StdInstant};
+
+use http::Method;
+use tokio::io::AsyncWriteExt as _;
+use tokio::time::Instant;
+
+use crate::connect::BackendStream;
+use crate::error::{Failure, Kind, Replay, classify_send};
+use crate::handler::{self, Conn, MAX_ATTEMPTS, STATUS_PATH, Shared};
+use crate::path;
+use crate::relay::emit::{self, RequestParts};
+use crate::relay::head::{Framing, Parsed, RequestHead, ResponseHead, Span, parse_response};
+use crate::relay::pump::{Pump, PumpError};
+use crate::relay::{Buf, Program, Timer};
+use crate::server::{ClientStream, Limits};
+use crate::table::{OpEntry, RouteTable};
+use crate::upstream::SendError;
+
+/// Largest response head the relay reads from a back end.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Most header fields in a response (hyper's client allows as many).
+const MAX_RESPONSE_FIELDS: usize = 100;
+/// Largest a body buffer grows (reads of a large body are this big at most).
+const MAX_BODY_BUFFER: usize = 64 * 1024;
+/// The interim answer to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// A connection's buffers and parsed heads, made when it becomes active and reused by every
+/// request on it.
+#[derive(Debug)]
+pub(crate) struct Buffers {
+    /// Bytes from the caller.
+    pub(crate) input: Buf,
+    /// Bytes from the back end.
+    back: Buf,
+    to_client: Vec<u8>,
+    to_backend: Vec<u8>,
+    up_chunks: Vec<u8>,
+    down_chunks: Vec<u8>,
+    /// The request head being served (spans of `input`).
+    pub(crate) request: RequestHead,
+    response: ResponseHead,
+}
+
+impl Buffers {
+    /// Buffers sized for the common request.
+    pub(crate) fn new() -> Self {
+        Self {
+            input: Buf::new(8 * 1024),
+            back: Buf::new(16 * 1024),
+            to_client: Vec::with_capacity(1024),
+            to_backend: Vec::with_capacity(1024),
+            up_chunks: Vec::new(),
+            down_chunks: Vec::new(),
+            request: RequestHead::default(),
+            response: ResponseHead::default(),
+        }
+    }
+}
+
+/// The timers of an active connection (see [`Timer`]).
+pub(crate) struct Timers {
+    /// The caller's deadlines: the idle grace, the head, the body.
+    pub(crate) client: Timer,
+    /// The back end's answer.
+    backend: Timer,
+}
+
+impl Timers {
+    pub(crate) fn new() -> Self {
+        Self {
+            client: Timer::new(),
+            backend: Timer::new(),
+        }
+    }
+}
+
+/// What the connection does after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Reads the next request.
+    KeepAlive,
+    /// Closes.
+    Close,
+    /// Closes after reading and dropping what the caller still sends for a moment, so that
+    /// it reads the answer before its kernel sees a reset (the request was not read whole).
+    Linger,
+    /// Hands the connection to the hyper path; the request head is unconsumed in the input
+    /// buffer.
+    Handover,
+}
+
+/// The connection a request came on, lent to [`serve`].
+pub(crate) struct Session<'a, S> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) conn: &'a Conn,
+    pub(crate) client: &'a mut S,
+    pub(crate) bufs: &'a mut Buffers,
+    pub(crate) timers: &'a mut Timers,
+    /// The gateway is shutting down: answer, then close.
+    pub(crate) stopping: bool,
+}
+
+/// Where a request goes.
+enum Routed<'t, 'b> {
+    /// APIM's health path.
+    Status,
+    Op {
+        op: &'t OpEntry,
+        /// The normalised path.
+        path: Cow<'b, str>,
+        /// Bytes at the end of `path` below the API's path.
+        rest_len: usize,
+        method: Method,
+    },
+}
+
+/// Serves the request whose head is parsed into `bufs.request` (at the start of
+/// `bufs.input`).
+pub(crate) async fn serve<S: ClientStream>(s: Session<'_, S>) -> Next {
+    let Session {
+        shared,
+        conn,
+        client,
+        bufs,
+        timers,
+        stopping,
+    } = s;
+    let started = StdInstant::now();
+    let id = shared.next_request_id();
+    let id_text = std::str::from_utf8(&id).unwrap_or_default();
+    let table = shared.table.load();
+    let head_mark = bufs.input.mark();
+    let head = &bufs.request;
+    let raw = bufs.input.filled();
+    let client_close = head.close || stopping;
+    let traced = shared
+        .trace_key
+        .accepts_bytes(field(raw, head, b"x-gatehouse-trace"));
+    let (op, path, rest_len, method) = match route(raw, head, &shared.limits, &table, conn.https) {
+        Ok(Routed::Op {
+            op,
+            path,
+            rest_len,
+            method,
+        }) => (op, path, rest_len, method),
+        Ok(Routed::Status) => {
+            let close = client_close || !skip_body(&mut bufs.input, head);
+            bufs.to_client.clear();
+            emit::status(&mut bufs.to_client, &id, close);
+            return write(client, &bufs.to_client, close).await;
+        }
+        Err(failure) => {
+            shared.metrics.unmatched();
+            if traced {
+                let status = failure.kind.status().as_u16();
+                handler::record_call(
+                    shared,
+                    id_text,
+                    None,
+                    status,
+                    None,
+                    started,
+                    Some(failure.kind),
+                );
+            }
+            let close =
+                client_close || failure.kind.ends_connection() || !skip_body(&mut bufs.input, head);
+            return answer(
+                client,
+                &mut bufs.to_client,
+                &failure,
+                &id,
+                &Program::default(),
+                close,
+            )
+            .await;
+        }
+    };
+    let Some(programs) = op.programs.as_ref().filter(|_| !head.http10) else {
+        return Next::Handover;
+    };
+    if op.upstream.as_ref().is_ok_and(|u| u.pool.speaks_h2()) {
+        return Next::Handover;
+    }
+    let refuse = |failure: Failure| {
+        handler::log_failure(shared, op, &failure, id_text);
+        op.stats
+            .record(failure.kind.status().as_u16(), started.elapsed());
+        if traced {
+            let status = failure.kind.status().as_u16();
+            let presented = failure.presented.clone();
+            handler::record_call(
+                shared,
+                id_text,
+                Some(op),
+                status,
+                presented,
+                started,
+                Some(failure.kind),
+            );
+        }
+        failure
+    };
+    let upstream = match handler::preflight(shared, op, conn) {
+        Ok(upstream) => upstream,
+        Err(failure) => {
+            let failure = refuse(failure);
+            let close = client_close || !skip_body(&mut bufs.input, head);
+            return answer(
+                client,
+                &mut bufs.to_client,
+                &failure,
+                &id,
+                &programs.error,
+                close,
+            )
+            .await;
+        }
+    };
+
+    // The back end's request head, from the caller's head and the operation's program.
+    let plan = op.plan();
+    let url = &plan.backend.url;
+    let rest = &path[path.len() - rest_len..];
+    let tail: &[u8] = if rest.is_empty() && url.base_path.is_empty() {
+        b"/"
+    } else {
+        rest.as_bytes()
+    };
+    bufs.to_backend.clear();
+    emit::request_head(
+        &mut bufs.to_backend,
+        raw,
+        head,
+        &RequestParts {
+            path: &[url.base_path.as_bytes(), tail],
+            query: head.query.map(|q| q.get(raw)),
+            program: &programs.request,
+            client: &conn.client,
+            proto: if conn.https { "https" } else { "http" },
+            caller: conn.caller.as_deref(),
+            caller_headers: &plan.caller_headers,
+            request_id: &id,
+            host: op.host.as_bytes(),
+        },
+    );
+    let body = head.body.unwrap_or(Framing::Empty);
+    let expect_continue = head.expect_continue && body != Framing::Empty;
+    let head_len = head.len;
+    drop(path);
+    bufs.input.consume(head_len);
+    let body_mark = bufs.input.mark();
+    let request_head_len = bufs.to_backend.len();
+    // A body wholly in the buffer can be sent again; a streamed one cannot.
+    let rewindable = match body {
+        Framing::Empty => true,
+        Framing::Length(n) => n <= bufs.input.len() as u64,
+        _ => false,
+    };
+    let is_head = method == Method::HEAD;
+    tracing::trace!(request_id = id_text, api = %op.api, operation = %op.id, %method, ?body, "relay: request routed");
+    let timeout = plan.timeout.unwrap_or(shared.backend_timeout);
+    let deadline = Instant::now() + timeout;
+    let pool = &upstream.pool;
+
+    let mut attempt = 1;
+    let outcome = loop {
+        pool.count_request();
+        let pooled = if attempt == 1 { pool.take_raw() } else { None };
+        tracing::trace!(
+            request_id = id_text,
+            attempt,
+            pooled = pooled.is_some(),
+            "relay: back-end connection"
+        );
+        let mut backend = match pooled {
+            Some(raw) => raw,
+            None => match tokio::time::timeout_at(deadline, pool.connect_raw()).await {
+                Ok(Ok(raw)) => raw,
+                Ok(Err(e)) => {
+                    if attempt == 1 && pool.speaks_h2() && bufs.input.restore(head_mark) {
+                        // An HTTP/2-only back end: hyper's path shares one connection to it.
+                        return Next::Handover;
+                    }
+                    break Err(Stop::Backend(classify_send(&e)));
+                }
+                Err(_) => break Err(Stop::Backend(timed_out(timeout, url))),
+            },
+        };
+        let mut duplex = Duplex {
+            client: &mut *client,
+            backend: &mut backend.stream,
+            bufs: &mut *bufs,
+            timers: &mut *timers,
+            up: Up::Sending(Pump::new(body, MAX_BODY_BUFFER)),
+            down: Down::Head,
+            continue_at: expect_continue.then_some(0),
+            is_head,
+            deadline,
+            slack: (timeout / 16).min(Duration::from_millis(250)),
+            body_timeout: shared.limits.body_timeout,
+            last_progress: Instant::now(),
+            program: &programs.response,
+            request_id: &id,
+            client_close,
+            status: 0,
+            backend_close: false,
+            up_error: None,
+            head_sent: false,
+            record: Record {
+                shared,
+                op,
+                request_id: id_text,
+                started,
+                traced,
+            },
+        };
+        let result = poll_fn(|cx| duplex.poll(cx)).await;
+        let (status, client_close, reusable) =
+            (duplex.status, duplex.client_close, duplex.reusable());
+        let head_sent = duplex.head_sent;
+        drop(duplex);
+        match result {
+            Ok(()) => {
+                tracing::trace!(
+                    request_id = id_text,
+                    status,
+                    reusable,
+                    client_close,
+                    "relay: response sent"
+                );
+                if reusable {
+                    pool.put_raw(backend);
+                }
+                break Ok(client_close);
+            }
+            Err(Stop::Backend(mut failure)) => {
+                failure = classified(failure, &backend, head_sent);
+                let repeatable = match failure.replay {
+                    Replay::Unprocessed => true,
+                    Replay::MaybeProcessed => handler::is_idempotent(&method),
+                    Replay::Never => false,
+                };
+                if repeatable
+                    && attempt < MAX_ATTEMPTS
+                    && rewindable
+                    && bufs.input.restore(body_mark)
+                {
+                    bufs.to_backend.truncate(request_head_len);
+                    attempt += 1;
+                    shared.metrics.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(attempt, detail = %failure.detail, "retrying on a fresh connection");
+                    continue;
+                }
+                break Err(Stop::Backend(failure));
+            }
+            Err(Stop::Aborted) => {
+                tracing::debug!(
+                    request_id = id_text,
+                    "the response was cut off: a connection closed mid-way"
+                );
+                return Next::Close;
+            }
+            Err(stop) => break Err(stop),
+        }
+    };
+    match outcome {
+        Ok(close) => {
+            if close {
+                Next::Close
+            } else {
+                Next::KeepAlive
+            }
+        }
+        Err(Stop::Backend(failure) | Stop::Caller(failure)) => {
+            let failure = refuse(failure);
+            // The body was not read to its end, or its framing cannot be trusted.
+            answer(
+                client,
+                &mut bufs.to_client,
+                &failure,
+                &id,
+                &programs.error,
+                true,
+            )
+            .await
+        }
+        Err(Stop::Aborted) => Next::Close,
+    }
+}
+
+/// The value of the first field named `name`.
+fn field<'b>(raw: &'b [u8], head: &RequestHead, name: &[u8]) -> Option<&'b [u8]> {
+    head.fields
+        .iter()
+        .find(|f| f.name.get(raw).eq_ignore_ascii_case(name))
+        .map(|f| f.value.get(raw))
+}
+
+/// The hyper path's checks on a head it has parsed, then routing.
+fn route<'t, 'b>(
+    raw: &'b [u8],
+    head: &RequestHead,
+    limits: &Limits,
+    table: &'t RouteTable,
+    https: bool,
+) -> Result<Routed<'t, 'b>, Failure> {
+    let target = head.path.len() + head.query.map_or(0, |q| q.len() + 1);
+    if target > limits.max_request_line {
+        return Err(Failure::new(
+            Kind::UriTooLong,
+            format!(
+                "the request target is {target} bytes; --max-request-line allows {}",
+                limits.max_request_line
+            ),
+        ));
+    }
+    if head.header_bytes > limits.max_header_bytes {
+        return Err(Failure::new(
+            Kind::HeadersTooLarge,
+            format!(
+                "the header fields are {} bytes; --max-header-bytes allows {}",
+                head.header_bytes, limits.max_header_bytes
+            ),
+        ));
+    }
+    let path = match head.path.get(raw) {
+        b"" => b"/",
+        path => path,
+    };
+    let query = head.query.map(|q| q.get(raw));
+    let path = target_text(path, query)?;
+    if path == STATUS_PATH {
+        return Ok(Routed::Status);
+    }
+    let path = path::normalise(path)
+        .map_err(|why| Failure::new(Kind::InvalidRequestPath, why.to_string()))?;
+    let method = Method::from_bytes(head.method.get(raw))
+        .map_err(|_| Failure::new(Kind::MalformedRequest, "the method is not a token"))?;
+    let matched = table
+        .route(&method, &path, https)
+        .ok_or_else(|| Failure::new(Kind::RouteNotFound, ""))?;
+    let (op, rest_len) = (matched.op, matched.rest_len);
+    Ok(Routed::Op {
+        op,
+        path,
+        rest_len,
+        method,
+    })
+}
+
+/// The path as text, after the character checks the `http` crate makes of a request target
+/// (so that both paths refuse the same targets): visible ASCII but for a few characters that
+/// must be percent-encoded, and UTF-8 where bytes are not ASCII.
+fn target_text<'b>(path: &'b [u8], query: Option<&[u8]>) -> Result<&'b str, Failure> {
+    let bad = || {
+        Failure::new(
+            Kind::MalformedRequest,
+            "the request target holds a character it may not",
+        )
+    };
+    // `http`'s path map: 0x21, 0x24-0x3B, 0x3D, 0x40-0x5F, 0x61-0x7A, 0x7C, 0x7E, and `"{}`.
+    let path_ok = |b: u8| {
+        matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E | b'"' | b'{' | b'}')
+            || b >= 0x80
+    };
+    // Its query map: 0x21, 0x24-0x3B, 0x3D, 0x3F-0x7E.
+    let query_ok = |b: u8| matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E) || b >= 0x80;
+    let star = path == b"*";
+    if !star && !path.iter().all(|&b| path_ok(b)) {
+        return Err(bad());
+    }
+    if let Some(q) = query
+        && (!q.iter().all(|&b| query_ok(b)) || std::str::from_utf8(q).is_err())
+    {
+        return Err(bad());
+    }
+    std::str::from_utf8(path).map_err(|_| bad())
+}
+
+/// Consumes the request's body if it is wholly in the buffer (the request is being answered
+/// without it); `false` when it is not, and the connection must close.
+fn skip_body(input: &mut Buf, head: &RequestHead) -> bool {
+    let head_len = head.len;
+    match head.body {
+        None | Some(Framing::Empty) => {
+            input.consume(head_len);
+            true
+        }
+        Some(Framing::Length(n)) if n <= (input.len() - head_len) as u64 => {
+            input.consume(head_len + n as usize);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn timed_out(timeout: Duration, url: &gatehouse_model::url::ServiceUrl) -> Failure {
+    Failure::new(
+        Kind::BackendTimeout,
+        format!("no response from {url} within {timeout:?}"),
+    )
+}
+
+/// A back-end failure, with what the connection's handshake showed; a request whose head
+/// did not even reach a reused connection was not processed.
+fn classified(failure: Failure, backend: &crate::upstream::Raw, head_sent: bool) -> Failure {
+    let mut failure = failure;
+    if failure.presented.is_none() {
+        failure.presented = backend.facts.as_ref().and_then(|f| f.presented.clone());
+    }
+    if backend.reused && !head_sent && failure.kind == Kind::BackendConnectionClosed {
+        failure.replay = Replay::Unprocessed;
+    }
+    failure
+}
+
+/// Writes a failure answer.
+async fn answer<S: ClientStream>(
+    client: &mut S,
+    out: &mut Vec<u8>,
+    failure: &Failure,
+    request_id: &[u8],
+    program: &Program,
+    close: bool,
+) -> Next {
+    out.clear();
+    emit::failure(out, failure, request_id, program, close);
+    match write(client, out, close).await {
+        Next::Close if close => Next::Linger,
+        next => next,
+    }
+}
+
+/// Writes and flushes an answer; closes after it when `close`.
+async fn write<S: ClientStream>(client: &mut S, out: &[u8], close: bool) -> Next {
+    let written = async {
+        client.write_all(out).await?;
+        client.flush().await
+    };
+    match written.await {
+        Ok(()) if !close => Next::KeepAlive,
+        _ => Next::Close,
+    }
+}
+
+/// Why an exchange stopped short.
+enum Stop {
+    /// The back end failed before the caller was sent anything; the request may go again.
+    Backend(Failure),
+    /// The caller's body failed (malformed, cut off, too slow): the caller's fault, answered.
+    Caller(Failure),
+    /// Part of the response was sent, or the caller is gone: the connection can only close.
+    Aborted,
+}
+
+enum Up {
+    Sending(Pump),
+    Done,
+    /// Writing to the back end failed; its answer may still come (an early response).
+    Failed,
+}
+
+enum Down {
+    Head,
+    Body(Pump),
+    Done,
+}
+
+/// Both directions of one attempt.
+struct Duplex<'a, S> {
+    client: &'a mut S,
+    backend: &'a mut BackendStream,
+    bufs: &'a mut Buffers,
+    timers: &'a mut Timers,
+    up: Up,
+    down: Down,
+    /// Bytes of `100 Continue` written, while one is owed.
+    continue_at: Option<usize>,
+    is_head: bool,
+    deadline: Instant,
+    slack: Duration,
+    body_timeout: Duration,
+    last_progress: Instant,
+    program: &'a Program,
+    request_id: &'a [u8],
+    client_close: bool,
+    status: u16,
+    backend_close: bool,
+    up_error: Option<io::Error>,
+    /// The whole request head reached the back end's socket.
+    head_sent: bool,
+    record: Record<'a>,
+}
+
+/// What is recorded when the response head is ready, before the caller can see it (as the
+/// hyper path records when its handler returns the response): the operation's metrics, and
+/// the call record of a traced call.
+struct Record<'a> {
+    shared: &'a Shared,
+    op: &'a OpEntry,
+    request_id: &'a str,
+    started: StdInstant,
+    traced: bool,
+}
+
+impl<S: ClientStream> Duplex<'_, S> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        if let Poll::Ready(Err(stop)) = self.poll_up(cx) {
+            return Poll::Ready(Err(stop));
+        }
+        self.poll_down(cx)
+    }
+
+    /// The request body, and the `100 Continue` the caller may wait for. Ready when the
+    /// request is sent (or could not be).
+    fn poll_up(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        let Up::Sending(pump) = &mut self.up else {
+            return Poll::Ready(Ok(()));
+        };
+        let bufs = &mut *self.bufs;
+        let polled = pump.poll(
+            cx,
+            &mut *self.client,
+            &mut bufs.input,
+            &mut *self.backend,
+            &mut bufs.to_backend,
+            &mut bufs.up_chunks,
+        );
+        if pump.head_written(&bufs.to_backend) {
+            self.head_sent = true;
+        }
+        match polled {
+            Poll::Ready(Ok(())) => {
+                self.head_sent = true;
+                self.up = Up::Done;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(PumpError::Sink(e))) => {
+                self.up_error = Some(e);
+                self.up = Up::Failed;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                let failure = match e {
+                    PumpError::Framing(e) => Failure::new(
+                        Kind::InvalidRequestBody,
+                        format!("the request body's chunked framing is malformed: {e}"),
+                    ),
+                    PumpError::Source(e) => Failure::new(
+                        Kind::InvalidRequestBody,
+                        format!("reading the request body: {e}"),
+                    ),
+                    _ => Failure::new(
+                        Kind::InvalidRequestBody,
+                        "the caller closed the connection before its request body ended",
+                    ),
+                };
+                Poll::Ready(Err(self.caller_stop(failure)))
+            }
+            Poll::Pending => {
+                if pump.take_progress() {
+                    self.last_progress = Instant::now();
+                }
+                if !pump.reading {
+                    return Poll::Pending;
+                }
+                if let Some(written) = self.continue_at
+                    && matches!(self.down, Down::Head)
+                {
+                    match self.poll_continue(cx, written) {
+                        Poll::Ready(Ok(())) => self.continue_at = None,
+                        Poll::Ready(Err(())) => return Poll::Ready(Err(Stop::Aborted)),
+                        Poll::Pending => {}
+                    }
+                }
+                let at = self.last_progress + self.body_timeout;
+                if self
+                    .timers
+                    .client
+                    .poll_at(cx, at, Duration::from_millis(250))
+                    .is_ready()
+                {
+                    let failure = Failure::new(
+                        Kind::RequestBodyTimeout,
+                        format!(
+                            "no byte of the request body arrived for {:?} (--body-timeout)",
+                            self.body_timeout
+                        ),
+                    );
+                    return Poll::Ready(Err(self.caller_stop(failure)));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// A failure of the caller's body: answered if the response has not begun.
+    fn caller_stop(&self, failure: Failure) -> Stop {
+        match self.down {
+            Down::Head => Stop::Caller(failure),
+            _ => Stop::Aborted,
+        }
+    }
+
+    /// Writes what is left of `100 Continue`.
+    fn poll_continue(&mut self, cx: &mut Context<'_>, mut written: usize) -> Poll<Result<(), ()>> {
+        let mut client = std::pin::Pin::new(&mut *self.client);
+        while written < CONTINUE.len() {
+            match client.as_mut().poll_write(cx, &CONTINUE[written..]) {
+                Poll::Ready(Ok(n)) if n > 0 => written += n,
+                Poll::Ready(_) => return Poll::Ready(Err(())),
+                Poll::Pending => {
+                    self.continue_at = Some(written);
+                    return Poll::Pending;
+                }
+            }
+        }
+        self.continue_at = Some(written);
+        match client.poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The response: its head, then its body. Ready when it was sent whole.
+    fn poll_down(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        loop {
+            match &mut self.down {
+                Down::Head => match self.poll_head(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    other => return other,
+                },
+                Down::Body(pump) => {
+                    let bufs = &mut *self.bufs;
+                    let polled = pump.poll(
+                        cx,
+                        &mut *self.backend,
+                        &mut bufs.back,
+                        &mut *self.client,
+                        &mut bufs.to_client,
+                        &mut bufs.down_chunks,
+                    );
+                    return match polled {
+                        Poll::Ready(Ok(())) => {
+                            self.down = Down::Done;
+                            Poll::Ready(Ok(()))
+                        }
+                        Poll::Ready(Err(PumpError::Sink(e))) => {
+                            tracing::debug!(error = %e, "the caller went away during the response");
+                            Poll::Ready(Err(Stop::Aborted))
+                        }
+                        Poll::Ready(Err(e)) => {
+                            tracing::debug!(error = ?e, "the back end broke off its response body");
+                            Poll::Ready(Err(Stop::Aborted))
+                        }
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+                Down::Done => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+
+    /// Reads the response head; on `Ok`, `down` is at the body and the client head is
+    /// written into `to_client`.
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
+        let bufs = &mut *self.bufs;
+        loop {
+            match parse_response(
+                bufs.back.filled(),
+                &mut bufs.response,
+                self.is_head,
+                MAX_RESPONSE_FIELDS,
+            ) {
+                Ok(Parsed::Complete) => {}
+                Ok(Parsed::Partial) => {
+                    if bufs.back.len() >= MAX_RESPONSE_HEAD {
+                        return Poll::Ready(Err(Stop::Backend(Failure::new(
+                            Kind::BackendProtocolError,
+                            format!("the response head is larger than {MAX_RESPONSE_HEAD} bytes"),
+                        ))));
+                    }
+                    bufs.back.make_room(2048, MAX_RESPONSE_HEAD + 4096);
+                    match bufs.back.poll_fill(cx, &mut *self.backend) {
+                        Poll::Ready(Ok(0)) => {
+                            let error = self.up_error.take().unwrap_or_else(|| {
+                                io::Error::new(
+                                    io::ErrorKind::UnexpectedEof,
+                                    "the back end closed the connection before it answered",
+                                )
+                            });
+                            return Poll::Ready(Err(self.backend_stop(error)));
+                        }
+                        Poll::Ready(Ok(_)) => continue,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(self.backend_stop(e))),
+                        Poll::Pending => {
+                            if self
+                                .timers
+                                .backend
+                                .poll_at(cx, self.deadline, self.slack)
+                                .is_ready()
+                            {
+                                return Poll::Ready(Err(Stop::Backend(Failure::new(
+                                    Kind::BackendTimeout,
+                                    "no response head before the operation's timeout",
+                                ))));
+                            }
+                            return Poll::Pending;
+                        }
+                    }
+                }
+                Err(failure) => return Poll::Ready(Err(Stop::Backend(failure))),
+            }
+            let response = &mut bufs.response;
+            if (100..200).contains(&response.status) && response.status != 101 {
+                // Interim answers (100 Continue, 103 Early Hints) are not passed on.
+                bufs.back.consume(response.len);
+                continue;
+            }
+            let upgrade = response.status == 101;
+            if upgrade {
+                // Upgrades are not proxied; the caller gets a clear answer, not a hung socket.
+                response.status = 502;
+                response.reason = Span::default();
+                response.body = Some(Framing::Empty);
+            }
+            let framing = response.body.unwrap_or(Framing::Empty);
+            self.status = response.status;
+            let record = &self.record;
+            record
+                .op
+                .stats
+                .record(self.status, record.started.elapsed());
+            if record.traced {
+                let presented = self.backend.facts().and_then(|f| f.presented);
+                handler::record_call(
+                    record.shared,
+                    record.request_id,
+                    Some(record.op),
+                    self.status,
+                    presented,
+                    record.started,
+                    None,
+                );
+            }
+            self.backend_close = response.close || upgrade;
+            // The caller's connection ends with the response when the back end delimits the
+            // body by closing, or when the request body is not sent whole (its rest would
+            // follow on the connection).
+            self.client_close |= framing == Framing::UntilClose || !matches!(self.up, Up::Done);
+            bufs.to_client.clear();
+            if let Some(written) = self.continue_at.take()
+                && written > 0
+            {
+                bufs.to_client
+                    .extend_from_slice(&CONTINUE[written.min(CONTINUE.len())..]);
+            }
+            emit::response_head(
+                &mut bufs.to_client,
+                bufs.back.filled(),
+                response,
+                self.program,
+                self.request_id,
+                self.client_close,
+            );
+            bufs.back.consume(response.len);
+            self.down = Down::Body(Pump::new(framing, MAX_BODY_BUFFER));
+            return Poll::Ready(Ok(()));
+        }
+    }
+
+    fn backend_stop(&mut self, error: io::Error) -> Stop {
+        let facts = self.backend.facts();
+        Stop::Backend(classify_send(&SendError::new(error, facts)))
+    }
+
+    /// The back-end connection can carry another request.
+    fn reusable(&self) -> bool {
+        !self.backend_close
+            && matches!(self.up, Up::Done)
+            && matches!(self.down, Down::Done)
+            && self.bufs.back.len() == 0
+    }
+}
