@@ -124,6 +124,20 @@ impl BackendStream {
         tcp.poll_read_ready(&mut cx).is_pending()
     }
 
+    /// Whether a connection taken from the pool can carry a request: one non-blocking read
+    /// of the socket finds nothing. The reactor's readiness alone cannot say so, as it stays
+    /// set after a read that emptied the socket; a back end that closed the connection, or
+    /// sent bytes nobody asked for (a body after a HEAD response), makes it unusable, and
+    /// what was read is thrown away with it.
+    pub(crate) fn probe_idle(&self) -> bool {
+        let tcp = match &self.io {
+            Io::Plain(s) => s,
+            Io::Tls(s) => s.get_ref().0,
+        };
+        let mut probe = [0u8; 1];
+        matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// What the TLS handshake showed (`None` for cleartext).
     pub(crate) fn facts(&self) -> Option<HandshakeFacts> {
         self.facts.clone()

@@ -249,15 +249,15 @@ impl Pool {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The most recently used idle relay connection that is still quiet.
+    /// The most recently used idle relay connection that is still open and silent.
     pub(crate) fn take_raw(&self) -> Option<Raw> {
-        let mut idle = self.raw_idle.lock().ok()?;
-        while let Some(raw) = idle.pop() {
-            if raw.idle_since.elapsed() < self.idle_timeout && raw.stream.is_quiet() {
+        loop {
+            let raw = self.raw_idle.lock().ok()?.pop()?;
+            // Checked outside the lock: the probe is a system call.
+            if raw.idle_since.elapsed() < self.idle_timeout && raw.stream.probe_idle() {
                 return Some(raw);
             }
         }
-        None
     }
 
     /// A new relay connection (HTTP/1.1 only).

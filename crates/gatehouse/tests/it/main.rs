@@ -9,6 +9,7 @@
 mod certificates;
 mod cli;
 mod demo;
+mod differential;
 mod edge;
 mod entities;
 mod framing;

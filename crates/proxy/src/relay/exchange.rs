@@ -302,6 +302,8 @@ pub(crate) async fn serve<S: ClientStream>(s: Session<'_, S>) -> Next {
                 Err(_) => break Err(Stop::Backend(timed_out(timeout, url))),
             },
         };
+        // Bytes left from another connection's answer are not this one's.
+        bufs.back.clear();
         let mut duplex = Duplex {
             client: &mut *client,
             backend: &mut backend.stream,
@@ -387,9 +389,9 @@ pub(crate) async fn serve<S: ClientStream>(s: Session<'_, S>) -> Next {
                 Next::KeepAlive
             }
         }
-        Err(Stop::Backend(failure) | Stop::Caller(failure)) => {
+        Err(Stop::Caller(failure)) => {
             let failure = refuse(failure);
-            // The body was not read to its end, or its framing cannot be trusted.
+            // The body's framing cannot be trusted, or it stopped coming: close.
             answer(
                 client,
                 &mut bufs.to_client,
@@ -397,6 +399,29 @@ pub(crate) async fn serve<S: ClientStream>(s: Session<'_, S>) -> Next {
                 &id,
                 &programs.error,
                 true,
+            )
+            .await
+        }
+        Err(Stop::Backend(failure)) => {
+            let failure = refuse(failure);
+            // The connection goes on if the request is behind it: no body, or one still
+            // whole in the buffer, which is skipped.
+            let skipped = match body {
+                Framing::Empty => true,
+                Framing::Length(n) if rewindable && bufs.input.restore(body_mark) => {
+                    bufs.input.consume(usize::try_from(n).unwrap_or(usize::MAX));
+                    true
+                }
+                _ => false,
+            };
+            let close = client_close || failure.kind.ends_connection() || !skipped;
+            answer(
+                client,
+                &mut bufs.to_client,
+                &failure,
+                &id,
+                &programs.error,
+                close,
             )
             .await
         }
@@ -839,7 +864,7 @@ impl<S: ClientStream> Duplex<'_, S> {
                 // Upgrades are not proxied; the caller gets a clear answer, not a hung socket.
                 response.status = 502;
                 response.reason = Span::default();
-                response.body = Some(Framing::Empty);
+                response.body = Some(Framing::Length(0));
             }
             let framing = response.body.unwrap_or(Framing::Empty);
             self.status = response.status;

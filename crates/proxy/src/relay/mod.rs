@@ -108,6 +108,12 @@ impl Buf {
         self.end - self.start
     }
 
+    /// Drops every unconsumed byte (they belonged to a connection that is gone).
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
     /// Marks `n` bytes consumed.
     pub(crate) fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.end);

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod pki;
 pub mod portal;
 pub mod raw;
+pub mod scripted;
 pub mod server;
 pub mod setup;
 pub mod tls;

@@ -72,3 +72,122 @@ pub async fn closed_within(s: &mut TcpStream, bound: Duration) -> Option<Ended> 
         }
     }
 }
+
+/// One HTTP/1.1 response read whole, as a client sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Statuses of interim (1xx) responses before it.
+    pub interim: Vec<u16>,
+    pub status: u16,
+    /// Names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// Decoded (chunked framing removed).
+    pub body: Vec<u8>,
+    /// The body ran until the server closed the connection.
+    pub close_delimited: bool,
+}
+
+/// Reads one response from `s` (a request of method HEAD when `head`), keeping bytes of the
+/// next in `buf`; `None` if the connection ends before a whole response.
+pub async fn read_message<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut Vec<u8>,
+    head: bool,
+) -> Option<Message> {
+    let mut interim = Vec::new();
+    loop {
+        let end = loop {
+            if let Some(end) = find(buf, b"\r\n\r\n") {
+                break end;
+            }
+            fill(s, buf).await?;
+        };
+        let text = String::from_utf8_lossy(&buf[..end]).to_string();
+        buf.drain(..end + 4);
+        let mut lines = text.split("\r\n");
+        let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        if (100..200).contains(&status) && status != 101 {
+            interim.push(status);
+            continue;
+        }
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut close_delimited = false;
+        let body = if head || status == 204 || status == 304 || status == 101 {
+            Vec::new()
+        } else if value("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            let mut body = Vec::new();
+            loop {
+                let line_end = loop {
+                    if let Some(i) = find(buf, b"\r\n") {
+                        break i;
+                    }
+                    fill(s, buf).await?;
+                };
+                let line = String::from_utf8_lossy(&buf[..line_end]).to_string();
+                buf.drain(..line_end + 2);
+                let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+                if size == 0 {
+                    loop {
+                        let end = loop {
+                            if let Some(i) = find(buf, b"\r\n") {
+                                break i;
+                            }
+                            fill(s, buf).await?;
+                        };
+                        buf.drain(..end + 2);
+                        if end == 0 {
+                            break;
+                        }
+                    }
+                    break body;
+                }
+                while buf.len() < size + 2 {
+                    fill(s, buf).await?;
+                }
+                body.extend(buf.drain(..size));
+                buf.drain(..2);
+            }
+        } else if let Some(length) = value("content-length") {
+            let length: usize = length.parse().ok()?;
+            while buf.len() < length {
+                fill(s, buf).await?;
+            }
+            buf.drain(..length).collect()
+        } else {
+            close_delimited = true;
+            while fill(s, buf).await.is_some() {}
+            std::mem::take(buf)
+        };
+        return Some(Message {
+            interim,
+            status,
+            headers,
+            body,
+            close_delimited,
+        });
+    }
+}
+
+async fn fill<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 16 * 1024];
+    match s.read(&mut chunk).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Some(())
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
