@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -36,12 +37,18 @@ TOKEN = "bench-admin-token-0123456789abcdef"
 ADMIN = "http://127.0.0.1:8301"
 GW = "http://127.0.0.1:8381"
 
-# Each proxy: where wrk sends pooled traffic, full-handshake traffic, and how to find its PIDs.
+# Each proxy: where wrk sends pooled traffic and full-handshake traffic; PIDFILE finds its PIDs.
 PROXIES = {
-    "nginx": {"pooled": "http://127.0.0.1:8081/", "full": "http://127.0.0.1:8083/", "pidfile": "nginx-proxy.pid"},
-    "haproxy": {"pooled": "http://127.0.0.1:8181/", "full": "http://127.0.0.1:8183/", "pidfile": "haproxy.pid"},
-    "gatehouse": {"pooled": GW + "/p/", "full": GW + "/f/", "pidfile": "gatehouse.pid"},
+    "nginx": {"pooled": "http://127.0.0.1:8081/", "full": "http://127.0.0.1:8083/"},
+    "haproxy": {"pooled": "http://127.0.0.1:8181/", "full": "http://127.0.0.1:8183/"},
+    "gatehouse": {"pooled": GW + "/p/", "full": GW + "/f/"},
 }
+PIDFILE = {"nginx": "nginx-proxy.pid", "haproxy": "haproxy.pid", "gatehouse": "gatehouse.pid"}
+# The Gatehouse processes: binary, admin and gateway ports, extra flags.
+GATEHOUSES = {
+    "gatehouse": {"bin": BIN, "admin": 8301, "gw": 8381, "args": []},
+}
+gh_procs = {}  # Gatehouse processes running, by GATEHOUSES key
 
 results = {}
 lines = []
@@ -57,7 +64,7 @@ def sh(cmd, **kw):
 
 
 def pids(name):
-    path = os.path.join(WORK, PROXIES[name]["pidfile"] if name in PROXIES else name)
+    path = os.path.join(WORK, PIDFILE.get(name, name))
     with open(path) as f:
         master = int(f.read().split()[0])
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True).stdout
@@ -126,12 +133,121 @@ def wrk(url, conns, dur, proxy=None):
     }
 
 
-def api(method, path, body=None):
-    req = urllib.request.Request(ADMIN + path, method=method, headers={
+def api(method, path, body=None, admin=ADMIN):
+    req = urllib.request.Request(admin + path, method=method, headers={
         "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
     data = json.dumps(body).encode() if body is not None else None
     with urllib.request.urlopen(req, data) as r:
         return json.loads(r.read() or b"null")
+
+
+def start_nginx(conf):
+    sh(f"taskset -c {SRVCPU} nginx -p {WORK}/ -c {WORK}/{conf}")
+
+
+def start_haproxy(cfg, pidfile):
+    sh(f"cd {WORK} && taskset -c {SRVCPU} haproxy -D -p {pidfile} -f {cfg}")
+
+
+def start_gatehouse(name):
+    """Starts one Gatehouse process (GATEHOUSES[name]) on its own data dir; returns when the
+    admin listener answers. Its configuration, once made, is kept in the data dir."""
+    g = GATEHOUSES[name]
+    data = os.path.join(WORK, f"{name}-data")
+    env = {**os.environ, "GATEHOUSE_ADMIN_TOKEN": TOKEN, "RUST_LOG": "warn"}
+    logf = open(os.path.join(WORK, f"{name}.log"), "a")
+    proc = subprocess.Popen(
+        ["taskset", "-c", SRVCPU, g["bin"], "serve", "--data-dir", data,
+         "--admin-listen", f"127.0.0.1:{g['admin']}", "--gateway-listen", f"127.0.0.1:{g['gw']}",
+         "--worker-threads", "1", *g["args"]],
+        env=env, stdout=logf, stderr=logf)
+    gh_procs[name] = proc
+    with open(os.path.join(WORK, PIDFILE[name]), "w") as f:
+        f.write(str(proc.pid))
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{g['admin']}/health")
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not start; see {name}.log")
+
+
+def configure_gatehouse(name):
+    admin = f"http://127.0.0.1:{GATEHOUSES[name]['admin']}"
+    certs = os.path.join(WORK, "certs")
+    read = lambda n: open(os.path.join(certs, n)).read()
+    call = lambda method, path, body: api(method, path, body, admin=admin)
+    call("PUT", "/caCertificates/bench-ca", {"properties": {"data": base64.b64encode(read("ca.pem").encode()).decode()}})
+    call("PUT", "/certificates/client-a", {"properties": {"pem": read("client.pem") + read("client.key")}})
+    call("PUT", "/certificates/client-b", {"properties": {"pem": read("client-b.pem") + read("client-b.key")}})
+    # The server certificate names IP:127.0.0.1 and backend.local; the URL's host is checked.
+    call("PUT", "/backends/pooled", {"properties": {"url": "https://127.0.0.1:9443/p",
+                                                    "tls": {"caCertificateIds": ["bench-ca"]}}})
+    call("PUT", "/backends/full", {"properties": {"url": "https://127.0.0.1:9443/f",
+                                                  "tls": {"caCertificateIds": ["bench-ca"], "sessionResumption": False},
+                                                  "pool": {"maxIdleConnections": 0}}})
+    for api_name in ("p", "f"):
+        call("PUT", f"/apis/{api_name}", {"properties": {"path": api_name, "serviceUrl": f"https://127.0.0.1:9443/{api_name}"}})
+        call("PUT", f"/apis/{api_name}/operations/all", {"properties": {"method": "*", "urlTemplate": "/*"}})
+        call("PUT", f"/apis/{api_name}/gatewayCredentials",
+             {"properties": {"type": "clientCertificate", "certificateId": "client-a"}})
+
+
+def wait_ready(url, timeout=20):
+    """Until one request through the proxy answers 200 (the back-end path works)."""
+    ctx = ssl._create_unverified_context()
+    end = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=ctx) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.time() > end:
+            raise RuntimeError(f"{url} not ready")
+        time.sleep(0.1)
+
+
+def stop_pid(pid, sig, timeout=15):
+    """Signals one process and waits until it and its children are gone (SIGKILL after timeout)."""
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    group = [pid] + [int(p) for p in children.split()]
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    end = time.time() + timeout
+    while any(os.path.exists(f"/proc/{p}") and not _zombie(p) for p in group):
+        if time.time() > end:
+            for p in group:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            break
+        time.sleep(0.05)
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def stop_gatehouse(name):
+    proc = gh_procs.pop(name, None)
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def start_all():
@@ -142,56 +258,37 @@ def start_all():
     os.makedirs(os.path.join(WORK, "tmp"), exist_ok=True)
     for f in ("backend-nginx.conf", "proxy-nginx.conf", "proxy-haproxy.cfg"):
         shutil.copy(os.path.join(HERE, f), WORK)
-    sh(f"taskset -c {SRVCPU} nginx -p {WORK}/ -c {WORK}/backend-nginx.conf")
-    sh(f"taskset -c {SRVCPU} nginx -p {WORK}/ -c {WORK}/proxy-nginx.conf")
-    sh(f"cd {WORK} && taskset -c {SRVCPU} haproxy -D -p haproxy.pid -f proxy-haproxy.cfg")
-    data = os.path.join(WORK, "gatehouse-data")
-    env = {**os.environ, "GATEHOUSE_ADMIN_TOKEN": TOKEN, "RUST_LOG": "warn"}
-    logf = open(os.path.join(WORK, "gatehouse.log"), "w")
-    gh = subprocess.Popen(
-        ["taskset", "-c", SRVCPU, BIN, "serve", "--data-dir", data, "--admin-listen", "127.0.0.1:8301",
-         "--gateway-listen", "127.0.0.1:8381", "--worker-threads", "1"],
-        env=env, stdout=logf, stderr=logf)
-    with open(os.path.join(WORK, "gatehouse.pid"), "w") as f:
-        f.write(str(gh.pid))
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(ADMIN + "/health")
-            break
-        except OSError:
-            time.sleep(0.1)
-    read = lambda name: open(os.path.join(certs, name)).read()
-    api("PUT", "/caCertificates/bench-ca", {"properties": {"data": base64.b64encode(read("ca.pem").encode()).decode()}})
-    api("PUT", "/certificates/client-a", {"properties": {"pem": read("client.pem") + read("client.key")}})
-    api("PUT", "/certificates/client-b", {"properties": {"pem": read("client-b.pem") + read("client-b.key")}})
-    # The server certificate names IP:127.0.0.1 and backend.local; the URL's host is checked.
-    api("PUT", "/backends/pooled", {"properties": {"url": "https://127.0.0.1:9443/p",
-                                                   "tls": {"caCertificateIds": ["bench-ca"]}}})
-    api("PUT", "/backends/full", {"properties": {"url": "https://127.0.0.1:9443/f",
-                                                 "tls": {"caCertificateIds": ["bench-ca"], "sessionResumption": False},
-                                                 "pool": {"maxIdleConnections": 0}}})
-    for name in ("p", "f"):
-        api("PUT", f"/apis/{name}", {"properties": {"path": name, "serviceUrl": f"https://127.0.0.1:9443/{name}"}})
-        api("PUT", f"/apis/{name}/operations/all", {"properties": {"method": "*", "urlTemplate": "/*"}})
-        api("PUT", f"/apis/{name}/gatewayCredentials",
-            {"properties": {"type": "clientCertificate", "certificateId": "client-a"}})
+    start_nginx("backend-nginx.conf")
+    start_nginx("proxy-nginx.conf")
+    start_haproxy("proxy-haproxy.cfg", "haproxy.pid")
+    start_gatehouse("gatehouse")
+    configure_gatehouse("gatehouse")
     time.sleep(0.5)
-    return gh
 
 
-def stop_all(gh):
+def stop_all():
+    for name in list(gh_procs):
+        stop_gatehouse(name)
     for name, sig in (("nginx-proxy.pid", signal.SIGQUIT), ("nginx-backend.pid", signal.SIGQUIT),
                       ("haproxy.pid", signal.SIGUSR1)):
         try:
-            os.kill(pids(name)[0], sig)
+            stop_pid(pids(name)[0], sig)
         except (FileNotFoundError, ProcessLookupError, ValueError):
             pass
-    gh.send_signal(signal.SIGTERM)
-    try:
-        gh.wait(10)
-    except subprocess.TimeoutExpired:
-        gh.kill()
-    time.sleep(1)
+
+
+def restart_proxy(name):
+    """M4: a fresh process, then one request through it so its back-end path is set up."""
+    if name == "nginx":
+        stop_pid(pids("nginx")[0], signal.SIGQUIT)
+        start_nginx("proxy-nginx.conf")
+    elif name == "haproxy":
+        stop_pid(pids("haproxy")[0], signal.SIGUSR1)
+        start_haproxy("proxy-haproxy.cfg", "haproxy.pid")
+    else:
+        stop_gatehouse("gatehouse")
+        start_gatehouse("gatehouse")
+    wait_ready(PROXIES[name]["pooled"])
 
 
 def order(round_no):
@@ -285,13 +382,15 @@ async def _idle(port, path, n, hold, ready):
 
 
 def m4():
-    # One measurement per proxy: a second one on the same process measures memory it kept from
-    # the first (nginx and HAProxy then show ~0), not what 10k idle clients cost.
-    log(f"## M4 memory per 10,000 idle keep-alive client connections ({IDLE_N} opened once per proxy, scaled)")
-    out = {}
-    for name in PROXIES:
-        samples = []
-        for _ in range(1):
+    # Each measurement on a fresh process: a second one on the same process measures memory it
+    # kept from the first (nginx and HAProxy then show ~0), not what 10k idle clients cost.
+    log(f"## M4 memory per 10,000 idle keep-alive client connections ({IDLE_N} opened per proxy, scaled), "
+        f"median of {ROUNDS} interleaved rounds, each proxy restarted before each of its measurements")
+    runs = {n: [] for n in PROXIES}
+    for r in range(ROUNDS):
+        for name in order(r):
+            restart_proxy(name)
+            time.sleep(0.5)
             url = PROXIES[name]["pooled"]
             port, path = int(url.split(":")[2].split("/")[0]), "/" + url.split("/", 3)[3]
             ps = pids(name)
@@ -307,11 +406,13 @@ def m4():
             os.sched_setaffinity(0, set(range(os.cpu_count())))
             opened, failed = ready[0]
             mib = (r1 - r0) * 10000 / IDLE_N / 1024
-            samples.append(mib)
-            log(f"  {name:9} opened={opened} failed={failed} RSS {r0} -> {r1} kB = {mib:.1f} MiB per 10k")
+            runs[name].append({"mib": mib, "opened": opened, "failed": failed})
+            log(f"  round {r + 1} {name:9} pid={ps[0]} opened={opened} failed={failed} RSS {r0} -> {r1} kB "
+                f"= {mib:.1f} MiB per 10k")
             time.sleep(2)
-        out[name] = {"mib_per_10k": statistics.median(samples)}
-    results["m4"] = out
+    results["m4"] = {n: {"mib_per_10k": median(v, "mib"), "failed": sum(x["failed"] for x in v)}
+                     for n, v in runs.items()}
+    results["m4_round_ratios"] = round_ratios(runs, ("mib",))
 
 
 def probe(port, path, want, dur, out):
@@ -435,42 +536,56 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "-"
 
 
+def row(label, values, fmt, ratios=True):
+    """One table row: nginx, HAProxy, Gatehouse, then Gatehouse's ratio to each."""
+    n, h, g = values
+    cells = " | ".join("-" if v is None else fmt.format(v) for v in (n, h, g))
+    tail = f" {ratio(g, n)} | {ratio(g, h)} |" if ratios else " | |"
+    return f"| {label} | {cells} |{tail}"
+
+
+def rr_row(label, rr, key):
+    a, b = rr.get(f"{key}_vs_nginx"), rr.get(f"{key}_vs_haproxy")
+    fmt = lambda x: "-" if x is None else f"{x:.2f}x"
+    return f"| per-round ratios (median): {label} | | | | {fmt(a)} | {fmt(b)} |"
+
+
 def summary():
     log()
     log("## Summary (Gatehouse / nginx, Gatehouse / HAProxy)")
+    three = lambda table, key: tuple(table[k][key] for k in ("nginx", "haproxy", "gatehouse"))
     if "m1" in results:
-        g, n, h = (results["m1"][k] for k in ("gatehouse", "nginx", "haproxy"))
-        log("| M1 pooled mTLS, 50 conns | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
+        m = results["m1"]
+        log(f"| M1 pooled mTLS, {CONNS} conns | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
         log("|---|---|---|---|---|---|")
         for key, label in (("rps", "requests/s"), ("p50_us", "p50 (us)"), ("p99_us", "p99 (us)"),
                            ("cpu_us_per_req", "proxy CPU per request (us)"), ("reuse", "connection reuse")):
-            fmt = "{:.4f}" if key == "reuse" else "{:.1f}"
-            log(f"| {label} | {fmt.format(n[key])} | {fmt.format(h[key])} | {fmt.format(g[key])} | "
-                f"{ratio(g[key], n[key])} | {ratio(g[key], h[key])} |")
-        log(f"| failed requests | {n['errors']} | {h['errors']} | {g['errors']} | | |")
-        rr = results.get("m1_round_ratios", {})
-        log(f"| per-round ratios (median): requests/s | | | | {rr['rps_vs_nginx']:.2f}x | {rr['rps_vs_haproxy']:.2f}x |")
-        log(f"| per-round ratios (median): CPU per request | | | | {rr['cpu_us_per_req_vs_nginx']:.2f}x | {rr['cpu_us_per_req_vs_haproxy']:.2f}x |")
-        log(f"| per-round ratios (median): p99 | | | | {rr['p99_us_vs_nginx']:.2f}x | {rr['p99_us_vs_haproxy']:.2f}x |")
+            log(row(label, three(m, key), "{:.4f}" if key == "reuse" else "{:.1f}"))
+        log(row("failed requests", three(m, "errors"), "{}", ratios=False))
+        rr = results["m1_round_ratios"]
+        log(rr_row("requests/s", rr, "rps"))
+        log(rr_row("CPU per request", rr, "cpu_us_per_req"))
+        log(rr_row("p99", rr, "p99_us"))
     if "m2" in results:
-        g, n, h = (results["m2"][k] for k in ("gatehouse", "nginx", "haproxy"))
+        m = results["m2"]
         log("| M2 added latency, 1 conn | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
         log("|---|---|---|---|---|---|")
-        for key, label in (("added_p50_us", "added p50 (us)"), ("added_p99_us", "added p99 (us)")):
-            log(f"| {label} | {n[key]:.0f} | {h[key]:.0f} | {g[key]:.0f} | {ratio(g[key], n[key])} | {ratio(g[key], h[key])} |")
+        log(row("added p50 (us)", three(m, "added_p50_us"), "{:.0f}"))
+        log(row("added p99 (us)", three(m, "added_p99_us"), "{:.0f}"))
     if "m3" in results:
-        g, n, h = (results["m3"][k] for k in ("gatehouse", "nginx", "haproxy"))
+        m = results["m3"]
         log("| M3 full handshake per request | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
         log("|---|---|---|---|---|---|")
-        for key, label in (("rps", "requests/s"), ("cpu_us_per_handshake", "proxy CPU per handshake (us)")):
-            log(f"| {label} | {n[key]:.0f} | {h[key]:.0f} | {g[key]:.0f} | {ratio(g[key], n[key])} | {ratio(g[key], h[key])} |")
-        rr = results.get("m3_round_ratios", {})
-        log(f"| per-round ratios (median): CPU per handshake | | | | {rr['cpu_us_per_req_vs_nginx']:.2f}x | {rr['cpu_us_per_req_vs_haproxy']:.2f}x |")
+        log(row("requests/s", three(m, "rps"), "{:.0f}"))
+        log(row("proxy CPU per handshake (us)", three(m, "cpu_us_per_handshake"), "{:.0f}"))
+        log(rr_row("CPU per handshake", results["m3_round_ratios"], "cpu_us_per_req"))
     if "m4" in results:
-        g, n, h = (results["m4"][k]["mib_per_10k"] for k in ("gatehouse", "nginx", "haproxy"))
-        log("| M4 memory per 10k idle clients | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
+        m = results["m4"]
+        log(f"| M4 memory per 10k idle clients (fresh processes, median of {ROUNDS}) | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
         log("|---|---|---|---|---|---|")
-        log(f"| MiB | {n:.1f} | {h:.1f} | {g:.1f} | {ratio(g, n)} | {ratio(g, h)} |")
+        log(row("MiB", three(m, "mib_per_10k"), "{:.1f}"))
+        log(row("connections that failed to open", three(m, "failed"), "{}", ratios=False))
+        log(rr_row("MiB", results["m4_round_ratios"], "mib"))
     if "m5" in results:
         log("| M5 certificate change under load | failed requests | first new (ms) | last old (ms) |")
         log("|---|---|---|---|")
@@ -494,13 +609,13 @@ def main():
         f"{model}, kernel {os.uname().release}")
     log(f"# {sh('nginx -v 2>&1').strip()}, {sh('haproxy -v').splitlines()[0]}, {sh('openssl version').strip()}, "
         f"{sh(BIN + ' --version').strip()}; wrk on cpu{LOADCPU}, proxies and back end on cpu{SRVCPU}; "
-        f"DUR={DUR}s ROUNDS={ROUNDS} CONNS={CONNS}")
-    gh = start_all()
+        f"DUR={DUR}s ROUNDS={ROUNDS} CONNS={CONNS} IDLE_N={IDLE_N}")
+    start_all()
     try:
         for step in steps:
             globals()[step]()
     finally:
-        stop_all(gh)
+        stop_all()
     summary()
 
 
