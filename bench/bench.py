@@ -8,6 +8,7 @@ SRVCPU; wrk and probes run on LOADCPU.
 
 import asyncio
 import base64
+import collections
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import signal
 import socket
 import ssl
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -39,16 +41,26 @@ TOKEN = "bench-admin-token-0123456789abcdef"
 ADMIN = "http://127.0.0.1:8301"
 GW = "http://127.0.0.1:8381"
 
-# Each proxy: where wrk sends pooled traffic and full-handshake traffic; PIDFILE finds its PIDs.
+# Each proxy: where wrk sends pooled traffic, full-handshake traffic with the proxy's defaults
+# ("full") and like for like ("full_like", the same back-end cipher preference for all three and
+# no verified-chain cache), and which process (PIDFILE key) serves each. nginx and HAProxy serve
+# "full_like" from a second process (proxy-*-extra.*), since the anchor's config files stay as
+# they were; Gatehouse from a second process started with --backend-chain-cache false.
 PROXIES = {
-    "nginx": {"pooled": "http://127.0.0.1:8081/", "full": "http://127.0.0.1:8083/"},
-    "haproxy": {"pooled": "http://127.0.0.1:8181/", "full": "http://127.0.0.1:8183/"},
-    "gatehouse": {"pooled": GW + "/p/", "full": GW + "/f/"},
+    "nginx": {"pooled": "http://127.0.0.1:8081/", "full": "http://127.0.0.1:8083/",
+              "full_like": "http://127.0.0.1:8087/", "full_like_proc": "nginx-extra"},
+    "haproxy": {"pooled": "http://127.0.0.1:8181/", "full": "http://127.0.0.1:8183/",
+                "full_like": "http://127.0.0.1:8187/", "full_like_proc": "haproxy-extra"},
+    "gatehouse": {"pooled": GW + "/p/", "full": GW + "/f/",
+                  "full_like": "http://127.0.0.1:8382/f/", "full_like_proc": "gatehouse-lfl"},
 }
-PIDFILE = {"nginx": "nginx-proxy.pid", "haproxy": "haproxy.pid", "gatehouse": "gatehouse.pid"}
+PIDFILE = {"nginx": "nginx-proxy.pid", "haproxy": "haproxy.pid", "gatehouse": "gatehouse.pid",
+           "nginx-extra": "nginx-extra.pid", "haproxy-extra": "haproxy-extra.pid",
+           "gatehouse-lfl": "gatehouse-lfl.pid"}
 # The Gatehouse processes: binary, admin and gateway ports, extra flags.
 GATEHOUSES = {
     "gatehouse": {"bin": BIN, "admin": 8301, "gw": 8381, "args": []},
+    "gatehouse-lfl": {"bin": BIN, "admin": 8302, "gw": 8382, "args": ["--backend-chain-cache", "false"]},
 }
 gh_procs = {}  # Gatehouse processes running, by GATEHOUSES key
 
@@ -258,11 +270,14 @@ def start_all():
         subprocess.run(["bash", os.path.join(HERE, "gen-certs.sh")], env={**os.environ, "DIR": WORK},
                        check=True, capture_output=True)
     os.makedirs(os.path.join(WORK, "tmp"), exist_ok=True)
-    for f in ("backend-nginx.conf", "proxy-nginx.conf", "proxy-haproxy.cfg"):
+    for f in ("backend-nginx.conf", "proxy-nginx.conf", "proxy-haproxy.cfg", "proxy-nginx-extra.conf",
+              "proxy-haproxy-extra.cfg"):
         shutil.copy(os.path.join(HERE, f), WORK)
     start_nginx("backend-nginx.conf")
     start_nginx("proxy-nginx.conf")
+    start_nginx("proxy-nginx-extra.conf")
     start_haproxy("proxy-haproxy.cfg", "haproxy.pid")
+    start_haproxy("proxy-haproxy-extra.cfg", "haproxy-extra.pid")
     start_gatehouse("gatehouse")
     configure_gatehouse("gatehouse")
     time.sleep(0.5)
@@ -271,8 +286,9 @@ def start_all():
 def stop_all():
     for name in list(gh_procs):
         stop_gatehouse(name)
-    for name, sig in (("nginx-proxy.pid", signal.SIGQUIT), ("nginx-backend.pid", signal.SIGQUIT),
-                      ("haproxy.pid", signal.SIGUSR1)):
+    for name, sig in (("nginx-proxy.pid", signal.SIGQUIT), ("nginx-extra.pid", signal.SIGQUIT),
+                      ("nginx-backend.pid", signal.SIGQUIT), ("haproxy.pid", signal.SIGUSR1),
+                      ("haproxy-extra.pid", signal.SIGUSR1)):
         try:
             stop_pid(pids(name)[0], sig)
         except (FileNotFoundError, ProcessLookupError, ValueError):
@@ -312,6 +328,142 @@ def round_ratios(runs, keys):
             out[f"{key}_vs_{ref}"] = statistics.median(ratios) if ratios else None
     return out
 
+# ---- TLS handshakes as seen on the wire ---------------------------------------------------------
+
+SUITE_NAMES = {0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
+               0x1303: "TLS_CHACHA20_POLY1305_SHA256", 0xC02B: "ECDHE-ECDSA-AES128-GCM-SHA256",
+               0xC02C: "ECDHE-ECDSA-AES256-GCM-SHA384", 0xCCA9: "ECDHE-ECDSA-CHACHA20-POLY1305"}
+GROUP_NAMES = {0x001D: "X25519", 0x0017: "P-256", 0x0018: "P-384", 0x11EC: "X25519MLKEM768"}
+VERSION_NAMES = {0x0304: "TLSv1.3", 0x0303: "TLSv1.2"}
+HELLO_RETRY = bytes.fromhex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C")
+
+
+class Wire:
+    """Reads the handshakes to one or more loopback TCP server ports from a packet socket (needs
+    root): ClientHellos, how many offered to resume (TLS 1.3 pre_shared_key, or a TLS 1.2 session
+    ticket), which suite each client offered first; ServerHellos, how many resumed (TLS 1.3:
+    pre_shared_key accepted; TLS 1.2: the client's session id echoed), and the version, suite and
+    key-exchange group each chose. Used for short checks next to a measurement, never during one.
+    """
+
+    def __init__(self, ports):
+        self.ports = set(ports)
+        self.count = collections.Counter()
+        self.suites, self.groups, self.versions, self.offered_first = (collections.Counter() for _ in range(4))
+        self.sids = {}
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # ETH_P_ALL
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self):
+        os.sched_setaffinity(0, {int(LOADCPU)})  # this thread only
+        while not self.stopping:
+            try:
+                b, addr = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            # Loopback shows each packet twice, outgoing (4) and incoming: count one of them.
+            if addr[2] == 4 or b[12:14] != b"\x08\x00" or b[23] != 6:
+                continue
+            tcp = 14 + (b[14] & 15) * 4
+            sport, dport = struct.unpack_from("!HH", b, tcp)
+            p = tcp + (b[tcp + 12] >> 4) * 4
+            if len(b) < p + 9 or b[p] != 0x16:
+                continue
+            try:
+                if dport in self.ports and b[p + 5] == 1:
+                    self._client_hello(b, p + 9, sport)
+                elif sport in self.ports and b[p + 5] == 2:
+                    self._server_hello(b, p + 9, dport)
+            except (struct.error, IndexError):
+                self.count["unparsed"] += 1
+
+    @staticmethod
+    def _extensions(b, i):
+        n = struct.unpack_from("!H", b, i)[0]
+        i, end, out = i + 2, i + 2 + n, {}
+        while i + 4 <= end:
+            t, l = struct.unpack_from("!HH", b, i)
+            out[t] = b[i + 4:i + 4 + l]
+            i += 4 + l
+        return out
+
+    def _client_hello(self, b, i, client_port):
+        i += 2 + 32
+        sid = b[i + 1:i + 1 + b[i]]
+        i += 1 + b[i]
+        n = struct.unpack_from("!H", b, i)[0]
+        self.offered_first[struct.unpack_from("!H", b, i + 2)[0]] += 1
+        i += 2 + n
+        i += 1 + b[i]
+        ext = self._extensions(b, i)
+        self.count["client_hellos"] += 1
+        if 41 in ext or ext.get(35):
+            self.count["offered_resumption"] += 1
+        self.sids[client_port] = sid
+
+    def _server_hello(self, b, i, client_port):
+        legacy_version = struct.unpack_from("!H", b, i)[0]
+        if b[i + 2:i + 34] == HELLO_RETRY:
+            self.count["hello_retries"] += 1  # the client must send a second ClientHello
+            return
+        i += 2 + 32
+        sid = b[i + 1:i + 1 + b[i]]
+        i += 1 + b[i]
+        suite = struct.unpack_from("!H", b, i)[0]
+        ext = self._extensions(b, i + 3)
+        version = struct.unpack_from("!H", ext[43])[0] if 43 in ext else legacy_version
+        self.count["server_hellos"] += 1
+        self.suites[suite] += 1
+        self.versions[version] += 1
+        if 51 in ext:
+            self.groups[struct.unpack_from("!H", ext[51])[0]] += 1
+        if (version == 0x0304 and 41 in ext) or (version == 0x0303 and sid and sid == self.sids.get(client_port)):
+            self.count["resumed"] += 1
+
+    def close(self):
+        self.stopping = True
+        self.thread.join()
+        self.sock.close()
+        return self
+
+    def summary(self):
+        name = lambda table, c: ", ".join(f"{table.get(k, hex(k))} x{v}" for k, v in c.most_common())
+        return {"client_hellos": self.count["client_hellos"], "server_hellos": self.count["server_hellos"],
+                "hello_retries": self.count["hello_retries"], "unparsed": self.count["unparsed"],
+                "offered_resumption": self.count["offered_resumption"], "resumed": self.count["resumed"],
+                "versions": name(VERSION_NAMES, self.versions), "suites": name(SUITE_NAMES, self.suites),
+                "groups": name(GROUP_NAMES, self.groups),
+                "offered_first": name(SUITE_NAMES, self.offered_first)}
+
+    def short(self):
+        w = self.summary()
+        return (f"{w['versions']}; {w['suites']}; {w['groups']}; resumed {w['resumed']} of {w['server_hellos']} "
+                f"(resumption offered in {w['offered_resumption']} of {w['client_hellos']} ClientHellos; "
+                f"suite offered first: {w['offered_first']}; HelloRetryRequests {w['hello_retries']})")
+
+
+def wire_check(ports, run):
+    """Runs `run()` while watching the handshakes to `ports`; None where packet sockets are not
+    allowed (not root)."""
+    try:
+        w = Wire(ports)
+    except PermissionError:
+        run()
+        return None
+    time.sleep(0.2)
+    try:
+        run()
+        time.sleep(0.3)
+    finally:
+        w.close()
+    return w
+
+
 
 def m1():
     log(f"## M1 pooled upstream mTLS: wrk -t1 -c{CONNS} -d{DUR}s, median of {ROUNDS} interleaved rounds")
@@ -350,16 +502,42 @@ def m2():
 
 def m3():
     log(f"## M3 a new full mutual-TLS handshake for every request (no pool, no resumption), wrk -c{CONNS} -d{DUR}s")
-    runs = {n: [] for n in PROXIES}
-    for r in range(ROUNDS):
-        for name in order(r):
-            res = wrk(PROXIES[name]["full"], CONNS, DUR, name)
-            runs[name].append(res)
-            log(f"  round {r + 1} {name:9} rps={res['rps']:.0f} cpu/handshake={res['cpu_us_per_req']:.0f}us "
-                f"new backend conns={res['new_backend_conns']} requests={res['requests']} errors={res['errors']}")
-    results["m3"] = {n: {"rps": median(v, "rps"), "cpu_us_per_handshake": median(v, "cpu_us_per_req")}
-                     for n, v in runs.items()}
-    results["m3_round_ratios"] = round_ratios(runs, ("rps", "cpu_us_per_req"))
+    log("   like for like: nginx :8087 and HAProxy :8187 offer TLS_AES_128_GCM_SHA256 first to the back end, as")
+    log("   Gatehouse does; Gatehouse (second process, :8382) runs with --backend-chain-cache false.")
+    log("   defaults: nginx :8083, HAProxy :8183 (OpenSSL's suite order), Gatehouse :8381 (chain cache on).")
+    variants = (("like", "full_like"), ("default", "full"))
+    start_gatehouse("gatehouse-lfl")
+    try:
+        configure_gatehouse("gatehouse-lfl")
+        for name in PROXIES:
+            wait_ready(PROXIES[name]["full_like"])
+        # The back end's side of each variant's handshakes, once per proxy, from the wire.
+        wire = {}
+        for variant, key in variants:
+            for name in PROXIES:
+                w = wire_check([9443], lambda: subprocess.run(
+                    ["taskset", "-c", LOADCPU, "wrk", "-t1", "-c4", "-d1s", PROXIES[name][key]], capture_output=True))
+                wire[f"{variant}/{name}"] = w.summary() if w else None
+                log(f"  wire check {variant:7} {name:9} back-end handshakes: {w.short() if w else 'not available (needs root)'}")
+        runs = {v: {n: [] for n in PROXIES} for v, _ in variants}
+        for r in range(ROUNDS):
+            for variant, key in variants:
+                for name in order(r):
+                    proc = PROXIES[name]["full_like_proc"] if variant == "like" else name
+                    res = wrk(PROXIES[name][key], CONNS, DUR, proc)
+                    runs[variant][name].append(res)
+                    log(f"  round {r + 1} {variant:7} {name:9} rps={res['rps']:.0f} cpu/handshake={res['cpu_us_per_req']:.0f}us "
+                        f"new backend conns={res['new_backend_conns']} requests={res['requests']} errors={res['errors']} "
+                        f"non2xx={res['non2xx']}")
+    finally:
+        stop_gatehouse("gatehouse-lfl")
+    for variant, _ in variants:
+        suffix = "" if variant == "default" else "_like"
+        results["m3" + suffix] = {n: {"rps": median(v, "rps"), "cpu_us_per_handshake": median(v, "cpu_us_per_req"),
+                                      "errors": sum(x["errors"] + x["non2xx"] for x in v),
+                                      "wire": wire.get(f"{variant}/{n}")}
+                                  for n, v in runs[variant].items()}
+        results["m3" + suffix + "_round_ratios"] = round_ratios(runs[variant], ("rps", "cpu_us_per_req"))
 
 
 async def _idle(port, path, n, hold, ready):
@@ -579,12 +757,21 @@ def summary():
         log(row("added p50 (us)", three(m, "added_p50_us"), "{:.0f}"))
         log(row("added p99 (us)", three(m, "added_p99_us"), "{:.0f}"))
     if "m3" in results:
-        m = results["m3"]
         log("| M3 full handshake per request | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
         log("|---|---|---|---|---|---|")
-        log(row("requests/s", three(m, "rps"), "{:.0f}"))
-        log(row("proxy CPU per handshake (us)", three(m, "cpu_us_per_handshake"), "{:.0f}"))
-        log(rr_row("CPU per handshake", results["m3_round_ratios"], "cpu_us_per_req"))
+        for suffix, what in (("_like", "like for like (the M3 target)"), ("", "Gatehouse's defaults")):
+            m, rr = results["m3" + suffix], results["m3" + suffix + "_round_ratios"]
+            log(row(f"{what}: requests/s", three(m, "rps"), "{:.0f}"))
+            log(row(f"{what}: proxy CPU per handshake (us)", three(m, "cpu_us_per_handshake"), "{:.0f}"))
+            log(rr_row(f"{what}: CPU per handshake", rr, "cpu_us_per_req"))
+            log(row(f"{what}: failed requests", three(m, "errors"), "{}", ratios=False))
+            wires = [m[k]["wire"] for k in ("nginx", "haproxy", "gatehouse")]
+            cells = " | ".join(f"{w['suites']}; {w['groups']}; resumed {w['resumed']}/{w['server_hellos']}" if w else "-"
+                               for w in wires)
+            log(f"| {what}: back-end handshakes on the wire | {cells} | | |")
+        log("\nThe M3 target (CPU per handshake at most half of nginx's) is judged on the like-for-like rows: the same")
+        log("back-end suite preference for all three, and Gatehouse without its verified-chain cache, which")
+        log("nginx and HAProxy do not have. The rows for Gatehouse's defaults show what the cache is worth.\n")
     if "m4" in results:
         m = results["m4"]
         log(f"| M4 memory per 10k idle clients (fresh processes, median of {ROUNDS}) | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
