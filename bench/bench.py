@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Gatehouse vs nginx vs HAProxy: plain HTTP in, mutual TLS out, to one nginx back end that
-requires a client certificate. Started by bench/run; see BENCHMARKS.md for the figures.
+"""Gatehouse vs nginx vs HAProxy: plain HTTP in (M7: TLS in), mutual TLS out, to one nginx back
+end that requires a client certificate. Started by bench/run; see BENCHMARKS.md for the figures.
 
 Every server is started here, recorded by PID and stopped by PID. Proxies and back end share
-SRVCPU; wrk and probes run on LOADCPU.
+SRVCPU; wrk, openssl s_time and probes run on LOADCPU.
 """
 
 import asyncio
@@ -12,6 +12,7 @@ import collections
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -35,31 +36,39 @@ M5_DUR = max(DUR, 6)
 LOADCPU = os.environ.get("LOADCPU", "0")
 SRVCPU = os.environ.get("SRVCPU", "1")
 BIN = os.environ["GATEHOUSE_BIN"]
+# M7 (b): concurrent `openssl s_time -new` processes, each one connection at a time.
+HANDSHAKE_CLIENTS = int(os.environ.get("HANDSHAKE_CLIENTS", "16"))
 WORK = os.environ.get("DIR") or tempfile.mkdtemp(prefix="gatehouse-bench.")
 HZ = os.sysconf("SC_CLK_TCK")
 TOKEN = "bench-admin-token-0123456789abcdef"
 ADMIN = "http://127.0.0.1:8301"
 GW = "http://127.0.0.1:8381"
+SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 # Each proxy: where wrk sends pooled traffic, full-handshake traffic with the proxy's defaults
 # ("full") and like for like ("full_like", the same back-end cipher preference for all three and
-# no verified-chain cache), and which process (PIDFILE key) serves each. nginx and HAProxy serve
-# "full_like" from a second process (proxy-*-extra.*), since the anchor's config files stay as
-# they were; Gatehouse from a second process started with --backend-chain-cache false.
+# no verified-chain cache), TLS-in traffic (M7), and which process (PIDFILE key) serves each.
+# nginx and HAProxy serve "full_like" and M7 from a second process (proxy-*-extra.*), since
+# the anchor's config files stay as they were; Gatehouse serves M7 from its own process's TLS
+# listener, and "full_like" from a second process started with --backend-chain-cache false.
 PROXIES = {
     "nginx": {"pooled": "http://127.0.0.1:8081/", "full": "http://127.0.0.1:8083/",
-              "full_like": "http://127.0.0.1:8087/", "full_like_proc": "nginx-extra"},
+              "full_like": "http://127.0.0.1:8087/", "full_like_proc": "nginx-extra",
+              "tls_port": 8086, "tls_path": "/", "tls_proc": "nginx-extra"},
     "haproxy": {"pooled": "http://127.0.0.1:8181/", "full": "http://127.0.0.1:8183/",
-                "full_like": "http://127.0.0.1:8187/", "full_like_proc": "haproxy-extra"},
+                "full_like": "http://127.0.0.1:8187/", "full_like_proc": "haproxy-extra",
+                "tls_port": 8186, "tls_path": "/", "tls_proc": "haproxy-extra"},
     "gatehouse": {"pooled": GW + "/p/", "full": GW + "/f/",
-                  "full_like": "http://127.0.0.1:8382/f/", "full_like_proc": "gatehouse-lfl"},
+                  "full_like": "http://127.0.0.1:8382/f/", "full_like_proc": "gatehouse-lfl",
+                  "tls_port": 8383, "tls_path": "/p/", "tls_proc": "gatehouse"},
 }
 PIDFILE = {"nginx": "nginx-proxy.pid", "haproxy": "haproxy.pid", "gatehouse": "gatehouse.pid",
            "nginx-extra": "nginx-extra.pid", "haproxy-extra": "haproxy-extra.pid",
            "gatehouse-lfl": "gatehouse-lfl.pid"}
 # The Gatehouse processes: binary, admin and gateway ports, extra flags.
 GATEHOUSES = {
-    "gatehouse": {"bin": BIN, "admin": 8301, "gw": 8381, "args": []},
+    "gatehouse": {"bin": BIN, "admin": 8301, "gw": 8381,
+                  "args": ["--gateway-tls-listen", "127.0.0.1:8383"]},
     "gatehouse-lfl": {"bin": BIN, "admin": 8302, "gw": 8382, "args": ["--backend-chain-cache", "false"]},
 }
 gh_procs = {}  # Gatehouse processes running, by GATEHOUSES key
@@ -121,15 +130,38 @@ def to_us(text):
     return value * {"us": 1, "ms": 1000, "s": 1_000_000}[unit]
 
 
-def wrk(url, conns, dur, proxy=None):
-    """One wrk run: throughput, latency percentiles, errors, proxy CPU, back-end accepts."""
+def cpu_busy(cpu):
+    """(busy, total) jiffies of one CPU from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:]]
+                return sum(v) - v[3] - v[4], sum(v)
+    return 0, 0
+
+
+def busy_pct(b0, b1):
+    return 100.0 * (b1[0] - b0[0]) / max(b1[1] - b0[1], 1)
+
+
+def children_cpu_s():
+    """CPU seconds of the finished child processes (wrk, s_time), for the load generator's share."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def wrk(url, conns, dur, proxy=None, headers=()):
+    """One wrk run: throughput, latency percentiles, errors, proxy CPU, back-end accepts, and the
+    load generator's CPU: wrk's own, and how busy its CPU was (near 100%: the client, not the
+    proxy, may have set the pace)."""
     ps = pids(proxy) if proxy else []
-    a0, c0 = accepts(), ticks(ps)
+    a0, c0, l0, k0, t0 = accepts(), ticks(ps), cpu_busy(LOADCPU), children_cpu_s(), time.time()
+    extra = [x for h in headers for x in ("-H", h)]
     out = subprocess.run(
-        ["taskset", "-c", LOADCPU, "wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", url],
+        ["taskset", "-c", LOADCPU, "wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", *extra, url],
         capture_output=True, text=True,
     ).stdout
-    c1, a1 = ticks(ps), accepts()
+    c1, a1, l1, k1, t1 = ticks(ps), accepts(), cpu_busy(LOADCPU), children_cpu_s(), time.time()
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", out) or [0, 0])[1])
@@ -144,6 +176,8 @@ def wrk(url, conns, dur, proxy=None):
         "non2xx": non2xx,
         "cpu_us_per_req": 1e6 * cpu_s / requests if proxy else None,
         "new_backend_conns": a1 - a0 - 1,  # the accepts probe itself is one
+        "loadgen_busy_pct": busy_pct(l0, l1),
+        "client_cpu_pct": 100.0 * (k1 - k0) / (t1 - t0),
     }
 
 
@@ -206,6 +240,11 @@ def configure_gatehouse(name):
         call("PUT", f"/apis/{api_name}/operations/all", {"properties": {"method": "*", "urlTemplate": "/*"}})
         call("PUT", f"/apis/{api_name}/gatewayCredentials",
              {"properties": {"type": "clientCertificate", "certificateId": "client-a"}})
+    if "--gateway-tls-listen" in GATEHOUSES[name]["args"]:
+        # TLS for callers (M7): the same certificate and key as nginx and HAProxy serve.
+        call("PUT", "/certificates/gw-tls", {"properties": {"pem": read("gateway.pem") + read("gateway.key")}})
+        call("PUT", "/hostnameConfigurations/gw", {"properties": {
+            "hostName": "gateway.local", "certificateId": "gw-tls", "defaultSslBinding": True}})
 
 
 def wait_ready(url, timeout=20):
@@ -266,7 +305,7 @@ def stop_gatehouse(name):
 
 def start_all():
     certs = os.path.join(WORK, "certs")
-    if not os.path.exists(os.path.join(certs, "ca.pem")):
+    if not all(os.path.exists(os.path.join(certs, f)) for f in ("ca.pem", "gateway-combined.pem")):
         subprocess.run(["bash", os.path.join(HERE, "gen-certs.sh")], env={**os.environ, "DIR": WORK},
                        check=True, capture_output=True)
     os.makedirs(os.path.join(WORK, "tmp"), exist_ok=True)
@@ -716,6 +755,138 @@ def m6():
         f"responses with the old certificate: {wrong} of {len(samples)}")
 
 
+def s_client_probe(port):
+    """One `openssl s_client` handshake: what the proxy negotiates with an OpenSSL client."""
+    out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "gateway.local",
+                          "-CAfile", os.path.join(WORK, "certs", "ca.pem"), "-verify_hostname", "gateway.local",
+                          "-verify_return_error", "-brief"],
+                         input="", capture_output=True, text=True, timeout=10)
+    text = out.stdout + out.stderr
+    get = lambda key: (re.search(rf"^{key}:\s*(.+)$", text, re.M) or [None, "?"])[1].strip()
+    return {"protocol": get("Protocol version"), "cipher": get("Ciphersuite"), "temp_key": get("Server Temp Key"),
+            "verification": get("Verification")}
+
+
+def http10_over_tls(port, path):
+    """The request `openssl s_time -www` sends, once: status and length of the whole answer."""
+    ctx = ssl._create_unverified_context()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, ctx.wrap_socket(raw) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ssl.SSLEOFError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]), len(data)
+
+
+def s_time(port, path, proc, dur, clients):
+    """New TLS connections with a full handshake each: `clients` concurrent `openssl s_time -new`
+    processes (each: connect, full handshake, `GET path HTTP/1.0`, read to the end, close; no
+    session is ever offered for resumption). Connections per second over the wall time of the
+    whole run, proxy CPU per connection; every answer's length is checked against one 200's."""
+    status, length = http10_over_tls(port, path)
+    ps = pids(proc)
+    a0, c0, l0, k0 = accepts(), ticks(ps), cpu_busy(LOADCPU), children_cpu_s()
+    t0 = time.time()
+    procs = [subprocess.Popen(["taskset", "-c", LOADCPU, "openssl", "s_time", "-connect", f"127.0.0.1:{port}",
+                               "-new", "-time", str(dur), "-www", path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(clients)]
+    outs = [(p.communicate()[0], p.returncode) for p in procs]
+    t1 = time.time()
+    c1, a1, l1, k1 = ticks(ps), accepts(), cpu_busy(LOADCPU), children_cpu_s()
+    conns = read = failed_clients = 0
+    for out, rc in outs:
+        m = re.search(r"(\d+) connections in [\d.]+s; [\d.]+ connections/user sec, bytes read (\d+)", out)
+        if m:
+            conns, read = conns + int(m.group(1)), read + int(m.group(2))
+        if rc != 0 or not m:
+            failed_clients += 1  # s_time stops at its first failed connection and reports nothing
+    return {"rps": conns / (t1 - t0), "requests": conns, "cpu_us_per_req": 1e6 * (c1 - c0) / HZ / max(conns, 1),
+            "failed_clients": failed_clients, "probe_status": status,
+            "answers_as_expected": status == 200 and read == conns * length,
+            "bytes_per_conn": read / max(conns, 1), "expected_bytes": length,
+            "new_backend_conns": a1 - a0 - 1, "loadgen_busy_pct": busy_pct(l0, l1),
+            "client_cpu_pct": 100.0 * (k1 - k0) / (t1 - t0)}
+
+
+def load_cpu(res):
+    return f"client CPU {res['client_cpu_pct']:.0f}% (cpu{LOADCPU} busy {res['loadgen_busy_pct']:.0f}%)"
+
+
+def m7():
+    log(f"## M7 TLS in + pooled mutual TLS out: median of {ROUNDS} interleaved rounds, {DUR}s runs")
+    log("   nginx :8086 and HAProxy :8186 (second processes), Gatehouse :8383 (--gateway-tls-listen); the same")
+    log("   ECDSA P-256 gateway.local certificate, TLS 1.3 and 1.2, server's suite order with")
+    log(f"   {SUITES.split(':')[0]} first, session tickets on.")
+    log(f"   (a) keep-alive: wrk -t1 -c{CONNS} https://...")
+    log(f"   (b) full handshakes: {HANDSHAKE_CLIENTS} x openssl s_time -new (one request per connection, no resumption)")
+    log(f"   (c) resumed handshakes: wrk -t1 -c{CONNS} -H 'Connection: close' (wrk resumes its TLS session on reconnect)")
+    tls_url = lambda name: f"https://127.0.0.1:{PROXIES[name]['tls_port']}{PROXIES[name]['tls_path']}"
+    out = {n: {} for n in PROXIES}
+    for name in PROXIES:
+        c = PROXIES[name]
+        wait_ready(tls_url(name))
+        pr = s_client_probe(c["tls_port"])
+        out[name]["probe"] = pr
+        log(f"  s_client  {name:9} {pr['protocol']} {pr['cipher']}, key exchange {pr['temp_key']}, "
+            f"verification {pr['verification']}")
+        w = wire_check([c["tls_port"]], lambda: subprocess.run(
+            ["taskset", "-c", LOADCPU, "openssl", "s_time", "-connect", f"127.0.0.1:{c['tls_port']}", "-new",
+             "-time", "1", "-www", c["tls_path"]], capture_output=True))
+        out[name]["wire_full"] = w.summary() if w else None
+        log(f"  wire check (b) {name:9} {w.short() if w else 'not available (needs root)'}")
+        w = wire_check([c["tls_port"]], lambda: subprocess.run(
+            ["taskset", "-c", LOADCPU, "wrk", "-t1", "-c4", "-d1s", "-H", "Connection: close", tls_url(name)],
+            capture_output=True))
+        out[name]["wire_resumed"] = w.summary() if w else None
+        log(f"  wire check (c) {name:9} {w.short() if w else 'not available (needs root)'}")
+    kinds = ("keepalive", "full", "resumed")
+    runs = {k: {n: [] for n in PROXIES} for k in kinds}
+    for r in range(ROUNDS):
+        for kind in kinds:
+            for name in order(r):
+                c, url = PROXIES[name], tls_url(name)
+                if kind == "keepalive":
+                    subprocess.run(["taskset", "-c", LOADCPU, "wrk", "-t1", f"-c{CONNS}", "-d2s", url], capture_output=True)
+                    res = wrk(url, CONNS, DUR, c["tls_proc"])
+                    log(f"  round {r + 1} (a) {name:9} rps={res['rps']:.0f} p50={res['p50_us']:.0f}us p99={res['p99_us']:.0f}us "
+                        f"errors={res['errors']} non2xx={res['non2xx']} cpu/req={res['cpu_us_per_req']:.1f}us "
+                        f"new backend conns={res['new_backend_conns']} {load_cpu(res)}")
+                elif kind == "full":
+                    res = s_time(c["tls_port"], c["tls_path"], c["tls_proc"], DUR, HANDSHAKE_CLIENTS)
+                    log(f"  round {r + 1} (b) {name:9} conns/s={res['rps']:.0f} cpu/conn={res['cpu_us_per_req']:.0f}us "
+                        f"conns={res['requests']} failed s_time clients={res['failed_clients']} "
+                        f"answers {res['bytes_per_conn']:.1f} B/conn (a 200 is {res['expected_bytes']} B: "
+                        f"{'ok' if res['answers_as_expected'] else 'MISMATCH'}) new backend conns={res['new_backend_conns']} "
+                        f"{load_cpu(res)}")
+                else:
+                    res = wrk(url, CONNS, DUR, c["tls_proc"], headers=("Connection: close",))
+                    log(f"  round {r + 1} (c) {name:9} conns/s={res['rps']:.0f} cpu/conn={res['cpu_us_per_req']:.0f}us "
+                        f"p99={res['p99_us']:.0f}us errors={res['errors']} non2xx={res['non2xx']} "
+                        f"new backend conns={res['new_backend_conns']} {load_cpu(res)}")
+                runs[kind][name].append(res)
+    for name in PROXIES:
+        ka, full, res = (runs[k][name] for k in kinds)
+        out[name]["keepalive"] = {k: median(ka, k) for k in ("rps", "p50_us", "p99_us", "cpu_us_per_req", "client_cpu_pct")} | {
+            "errors": sum(x["errors"] for x in ka), "non2xx": sum(x["non2xx"] for x in ka),
+            "reuse": statistics.median(1 - max(x["new_backend_conns"], 0) / x["requests"] for x in ka)}
+        out[name]["full"] = {"rps": median(full, "rps"), "cpu_us_per_conn": median(full, "cpu_us_per_req"),
+                             "failed_clients": sum(x["failed_clients"] for x in full),
+                             "answers_as_expected": all(x["answers_as_expected"] for x in full),
+                             "client_cpu_pct": median(full, "client_cpu_pct")}
+        out[name]["resumed"] = {"rps": median(res, "rps"), "cpu_us_per_conn": median(res, "cpu_us_per_req"),
+                                "errors": sum(x["errors"] + x["non2xx"] for x in res),
+                                "client_cpu_pct": median(res, "client_cpu_pct")}
+    results["m7"] = out
+    results["m7_round_ratios"] = {k: round_ratios(runs[k], ("rps", "cpu_us_per_req", "p99_us") if k == "keepalive"
+                                                  else ("rps", "cpu_us_per_req")) for k in kinds}
+
+
 def ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "-"
 
@@ -789,6 +960,50 @@ def summary():
     if "m6" in results:
         m = results["m6"]
         log(f"| M6 PUT to effect | median {m['median_ms']:.1f} ms | max {m['max_ms']:.1f} ms | stale {m['stale_responses']} |")
+    if "m7" in results:
+        m, rr = results["m7"], results["m7_round_ratios"]
+        sub = lambda part, key: tuple(m[k][part][key] for k in ("nginx", "haproxy", "gatehouse"))
+        log("| M7 TLS in + pooled mTLS out | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
+        log("|---|---|---|---|---|---|")
+        probes = [m[k]["probe"] for k in ("nginx", "haproxy", "gatehouse")]
+        log("| negotiated (openssl s_client) | " + " | ".join(
+            f"{p['protocol']} {p['cipher']} {p['temp_key']}" for p in probes) + " | | |")
+        # A full handshake costs the client about what it costs the server, and the client has one
+        # core too: when the client was busy, connections/s is its pace, not the proxy's.
+        bound = lambda part: " (load generator saturated: compare CPU per request or connection)" if max(
+            sub(part, "client_cpu_pct")) >= 90 else ""
+        log(row(f"(a) keep-alive, {CONNS} conns: requests/s{bound('keepalive')}", sub("keepalive", "rps"), "{:.1f}"))
+        log(row("(a) p50 (us)", sub("keepalive", "p50_us"), "{:.1f}"))
+        log(row("(a) p99 (us)", sub("keepalive", "p99_us"), "{:.1f}"))
+        log(row("(a) proxy CPU per request (us)", sub("keepalive", "cpu_us_per_req"), "{:.1f}"))
+        log(row("(a) back-end connection reuse", sub("keepalive", "reuse"), "{:.4f}"))
+        log(row("(a) load generator's own CPU (%)", sub("keepalive", "client_cpu_pct"), "{:.0f}", ratios=False))
+        log(row("(a) wrk socket errors / non-2xx", tuple(f"{x['keepalive']['errors']} / {x['keepalive']['non2xx']}"
+                                                        for x in (m["nginx"], m["haproxy"], m["gatehouse"])), "{}",
+                ratios=False))
+        log(rr_row("(a) requests/s", rr["keepalive"], "rps"))
+        log(rr_row("(a) CPU per request", rr["keepalive"], "cpu_us_per_req"))
+        log(rr_row("(a) p99", rr["keepalive"], "p99_us"))
+        log(row(f"(b) full handshake, new connection per request: connections/s{bound('full')}", sub("full", "rps"), "{:.0f}"))
+        log(row("(b) proxy CPU per connection (us)", sub("full", "cpu_us_per_conn"), "{:.0f}"))
+        log(rr_row("(b) connections/s", rr["full"], "rps"))
+        log(rr_row("(b) CPU per connection", rr["full"], "cpu_us_per_req"))
+        log(row("(b) failed s_time clients", sub("full", "failed_clients"), "{}", ratios=False))
+        log(row("(b) every answer a 200's length", tuple("yes" if x else "NO" for x in sub("full", "answers_as_expected")),
+                "{}", ratios=False))
+        log(row("(b) load generator's own CPU (%)", sub("full", "client_cpu_pct"), "{:.0f}", ratios=False))
+        wires = [m[k]["wire_full"] for k in ("nginx", "haproxy", "gatehouse")]
+        log("| (b) resumed handshakes in the wire check | " + " | ".join(
+            f"{w['resumed']} of {w['server_hellos']}" if w else "-" for w in wires) + " | | |")
+        log(row(f"(c) resumed handshake, new connection per request: connections/s{bound('resumed')}", sub("resumed", "rps"), "{:.0f}"))
+        log(row("(c) proxy CPU per connection (us)", sub("resumed", "cpu_us_per_conn"), "{:.0f}"))
+        log(rr_row("(c) connections/s", rr["resumed"], "rps"))
+        log(rr_row("(c) CPU per connection", rr["resumed"], "cpu_us_per_req"))
+        log(row("(c) wrk socket errors + non-2xx", sub("resumed", "errors"), "{}", ratios=False))
+        log(row("(c) load generator's own CPU (%)", sub("resumed", "client_cpu_pct"), "{:.0f}", ratios=False))
+        wires = [m[k]["wire_resumed"] for k in ("nginx", "haproxy", "gatehouse")]
+        log("| (c) resumed handshakes in the wire check | " + " | ".join(
+            f"{w['resumed']} of {w['server_hellos']}" if w else "-" for w in wires) + " | | |")
     with open(os.path.join(WORK, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     with open(os.path.join(WORK, "summary.md"), "w") as f:
@@ -797,13 +1012,13 @@ def summary():
 
 
 def main():
-    steps = sys.argv[1:] or ["m1", "m2", "m3", "m4", "m5", "m6"]
+    steps = sys.argv[1:] or ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
     model = sh("grep -m1 'model name' /proc/cpuinfo").split(":")[1].strip()
     log(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} cores, "
         f"{model}, kernel {os.uname().release}")
     log(f"# {sh('nginx -v 2>&1').strip()}, {sh('haproxy -v').splitlines()[0]}, {sh('openssl version').strip()}, "
         f"{sh(BIN + ' --version').strip()}; wrk on cpu{LOADCPU}, proxies and back end on cpu{SRVCPU}; "
-        f"DUR={DUR}s ROUNDS={ROUNDS} CONNS={CONNS} IDLE_N={IDLE_N}")
+        f"DUR={DUR}s ROUNDS={ROUNDS} CONNS={CONNS} IDLE_N={IDLE_N} HANDSHAKE_CLIENTS={HANDSHAKE_CLIENTS}")
     start_all()
     try:
         for step in steps:
