@@ -36,6 +36,7 @@ M5_DUR = max(DUR, 6)
 LOADCPU = os.environ.get("LOADCPU", "0")
 SRVCPU = os.environ.get("SRVCPU", "1")
 BIN = os.environ["GATEHOUSE_BIN"]
+COUNTING_BIN = os.environ.get("GATEHOUSE_COUNTING_BIN", "")
 # M7 (b): concurrent `openssl s_time -new` processes, each one connection at a time.
 HANDSHAKE_CLIENTS = int(os.environ.get("HANDSHAKE_CLIENTS", "16"))
 WORK = os.environ.get("DIR") or tempfile.mkdtemp(prefix="gatehouse-bench.")
@@ -64,12 +65,14 @@ PROXIES = {
 }
 PIDFILE = {"nginx": "nginx-proxy.pid", "haproxy": "haproxy.pid", "gatehouse": "gatehouse.pid",
            "nginx-extra": "nginx-extra.pid", "haproxy-extra": "haproxy-extra.pid",
-           "gatehouse-lfl": "gatehouse-lfl.pid"}
+           "gatehouse-lfl": "gatehouse-lfl.pid", "gatehouse-counting": "gatehouse-counting.pid"}
 # The Gatehouse processes: binary, admin and gateway ports, extra flags.
 GATEHOUSES = {
     "gatehouse": {"bin": BIN, "admin": 8301, "gw": 8381,
                   "args": ["--gateway-tls-listen", "127.0.0.1:8383"]},
     "gatehouse-lfl": {"bin": BIN, "admin": 8302, "gw": 8382, "args": ["--backend-chain-cache", "false"]},
+    "gatehouse-counting": {"bin": COUNTING_BIN, "admin": 8304, "gw": 8384,
+                           "args": ["--gateway-tls-listen", "127.0.0.1:8385"]},
 }
 gh_procs = {}  # Gatehouse processes running, by GATEHOUSES key
 
@@ -887,6 +890,48 @@ def m7():
                                                   else ("rps", "cpu_us_per_req")) for k in kinds}
 
 
+def allocations_now(admin):
+    req = urllib.request.Request(admin + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req) as r:
+        text = r.read().decode()
+    return int(re.search(r"^gatehouse_allocations_total (\d+)", text, re.M).group(1))
+
+
+def alloc():
+    log(f"## Heap allocations per request: the counting build (--features count-allocations: the system "
+        f"allocator, counted), run like the other, wrk -t1 -c{CONNS} -d{DUR}s, {ROUNDS} runs")
+    if not COUNTING_BIN or not os.path.exists(COUNTING_BIN):
+        log("  skipped: no counting build (bench/run makes one; GATEHOUSE_COUNTING_BIN names it)")
+        return
+    g = GATEHOUSES["gatehouse-counting"]
+    admin = f"http://127.0.0.1:{g['admin']}"
+    paths = {"plain HTTP in (M1's path)": f"http://127.0.0.1:{g['gw']}/p/",
+             "TLS in (M7's path)": f"https://127.0.0.1:{g['args'][1].split(':')[1]}/p/"}
+    start_gatehouse("gatehouse-counting")
+    runs = {k: [] for k in paths}
+    try:
+        configure_gatehouse("gatehouse-counting")
+        for label, url in paths.items():
+            wait_ready(url)
+            subprocess.run(["taskset", "-c", LOADCPU, "wrk", "-t1", f"-c{CONNS}", "-d2s", url], capture_output=True)
+        for r in range(ROUNDS):
+            for label, url in paths.items():
+                # Two readings before the load: their difference is one scrape's own allocations,
+                # which the reading after the load also holds once.
+                a1 = allocations_now(admin)
+                a2 = allocations_now(admin)
+                res = wrk(url, CONNS, DUR, "gatehouse-counting")
+                a3 = allocations_now(admin)
+                per = (a3 - a2 - (a2 - a1)) / res["requests"]
+                runs[label].append(per)
+                log(f"  round {r + 1} {label}: {a3 - a2 - (a2 - a1)} allocations over {res['requests']} requests "
+                    f"(one scrape: {a2 - a1}) = {per:.1f} per request; errors={res['errors']} non2xx={res['non2xx']} "
+                    f"new backend conns={res['new_backend_conns']}")
+    finally:
+        stop_gatehouse("gatehouse-counting")
+    results["alloc"] = {k: statistics.median(v) for k, v in runs.items()}
+
+
 def ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "-"
 
@@ -909,10 +954,11 @@ def summary():
     log()
     log("## Summary (Gatehouse / nginx, Gatehouse / HAProxy)")
     three = lambda table, key: tuple(table[k][key] for k in ("nginx", "haproxy", "gatehouse"))
-    if "m1" in results:
-        m = results["m1"]
+    if "m1" in results or "alloc" in results:
         log(f"| M1 pooled mTLS, {CONNS} conns | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
         log("|---|---|---|---|---|---|")
+    if "m1" in results:
+        m = results["m1"]
         for key, label in (("rps", "requests/s"), ("p50_us", "p50 (us)"), ("p99_us", "p99 (us)"),
                            ("cpu_us_per_req", "proxy CPU per request (us)"), ("reuse", "connection reuse")):
             log(row(label, three(m, key), "{:.4f}" if key == "reuse" else "{:.1f}"))
@@ -921,6 +967,13 @@ def summary():
         log(rr_row("requests/s", rr, "rps"))
         log(rr_row("CPU per request", rr, "cpu_us_per_req"))
         log(rr_row("p99", rr, "p99_us"))
+    if "alloc" in results:
+        for label, per in results["alloc"].items():
+            log(f"| heap allocations per request, {label} (counting build*) | | | {per:.1f} | | |")
+    if "m1" in results or "alloc" in results:
+        if "alloc" in results:
+            log("\n\\* from a second Gatehouse binary built with `--features count-allocations` (the system allocator,"
+                " counted), run like the measured one; not the binary whose speed the table gives.\n")
     if "m2" in results:
         m = results["m2"]
         log("| M2 added latency, 1 conn | nginx | HAProxy | Gatehouse | vs nginx | vs HAProxy |")
@@ -1012,7 +1065,7 @@ def summary():
 
 
 def main():
-    steps = sys.argv[1:] or ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+    steps = sys.argv[1:] or ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "alloc"]
     model = sh("grep -m1 'model name' /proc/cpuinfo").split(":")[1].strip()
     log(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} cores, "
         f"{model}, kernel {os.uname().release}")
