@@ -808,12 +808,17 @@ impl<S: ClientStream> Duplex<'_, S> {
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Stop>> {
         let bufs = &mut *self.bufs;
         loop {
-            match parse_response(
-                bufs.back.filled(),
-                &mut bufs.response,
-                self.is_head,
-                MAX_RESPONSE_FIELDS,
-            ) {
+            let parsed = if bufs.back.len() == 0 {
+                Ok(Parsed::Partial)
+            } else {
+                parse_response(
+                    bufs.back.filled(),
+                    &mut bufs.response,
+                    self.is_head,
+                    MAX_RESPONSE_FIELDS,
+                )
+            };
+            match parsed {
                 Ok(Parsed::Complete) => {}
                 Ok(Parsed::Partial) => {
                     if bufs.back.len() >= MAX_RESPONSE_HEAD {
