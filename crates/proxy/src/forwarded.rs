@@ -80,13 +80,15 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// The caller as the back end hears of it, made once per connection.
+/// The caller as the back end hears of it, made once per connection and kept inline (no heap
+/// of its own: one of these lives with every idle connection).
 #[derive(Debug)]
 pub(crate) struct Client {
-    /// The peer's address as text.
-    ip: HeaderValue,
-    /// The `for=` node of a `Forwarded` element (IPv6 quoted in brackets).
-    node: String,
+    /// The peer's address as text, in the first `len` bytes (IPv6 in full is 39).
+    text: [u8; 39],
+    len: u8,
+    /// IPv6: the `for=` node of a `Forwarded` element quotes it in brackets.
+    v6: bool,
     /// The peer is a trusted proxy: what it says about the caller is believed.
     trusted: bool,
 }
@@ -94,19 +96,26 @@ pub(crate) struct Client {
 impl Client {
     /// The caller at `ip`, trusted when a range of `trusted` holds it.
     pub(crate) fn new(ip: IpAddr, trusted: &[Cidr]) -> Self {
+        use std::io::Write as _;
         let ip = ip.to_canonical();
-        let text = ip.to_string();
-        let node = if ip.is_ipv6() {
-            format!("\"[{text}]\"")
-        } else {
-            text.clone()
+        let mut text = [0u8; 39];
+        let mut cursor = std::io::Cursor::new(&mut text[..]);
+        // An address's text always fits: 15 bytes for IPv4, at most 39 for IPv6.
+        let len = match write!(cursor, "{ip}") {
+            Ok(()) => u8::try_from(cursor.position()).unwrap_or(0),
+            Err(_) => 0,
         };
         Self {
-            ip: HeaderValue::from_str(&text)
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
-            node,
+            text,
+            len,
+            v6: ip.is_ipv6(),
             trusted: trusted.iter().any(|c| c.contains(ip)),
         }
+    }
+
+    /// The address as text.
+    fn ip(&self) -> &[u8] {
+        &self.text[..usize::from(self.len)]
     }
 }
 
@@ -185,7 +194,7 @@ pub(crate) fn each(
     proto: &'static str,
     mut emit: impl FnMut(Field, &[&[u8]]),
 ) {
-    let ip = client.ip.as_bytes();
+    let ip = client.ip();
     // X-Forwarded-For: every hop appends itself (a caller's own entries stay, on the left,
     // where a back end knows to distrust them).
     if sent.forwarded_for.is_empty() {
@@ -200,10 +209,18 @@ pub(crate) fn each(
         emit(Field::ForwardedFor, &parts);
     }
     let host = host.filter(|h| !h.contains(&b'"') && !h.contains(&b'\\'));
-    let element: [&[u8]; 7] = match host {
+    // for=NODE;proto=PROTO[;host="HOST"], an IPv6 node quoted in brackets.
+    let (open, close): (&[u8], &[u8]) = if client.v6 {
+        (b"\"[", b"]\"")
+    } else {
+        (b"", b"")
+    };
+    let element: [&[u8]; 9] = match host {
         Some(h) => [
             b"for=",
-            client.node.as_bytes(),
+            open,
+            ip,
+            close,
             b";proto=",
             proto.as_bytes(),
             b";host=\"",
@@ -212,7 +229,9 @@ pub(crate) fn each(
         ],
         None => [
             b"for=",
-            client.node.as_bytes(),
+            open,
+            ip,
+            close,
             b";proto=",
             proto.as_bytes(),
             b"",

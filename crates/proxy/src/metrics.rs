@@ -189,6 +189,15 @@ impl Metrics {
             self.idle_closes.load(Ordering::Relaxed),
             self.connection_limit_waits.load(Ordering::Relaxed)
         );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _ = writeln!(
+                out,
+                "# HELP gatehouse_runtime_tasks Tasks alive in the async runtime (connections, \
+                 idle ones included, and the gateway's own).\n\
+                 # TYPE gatehouse_runtime_tasks gauge\ngatehouse_runtime_tasks {}",
+                runtime.metrics().num_alive_tasks()
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP gatehouse_tls_handshakes_total TLS handshakes completed on the gateway's TLS listener.\n\

@@ -56,19 +56,82 @@ pub(crate) struct Buffers {
     response: ResponseHead,
 }
 
+/// Buffers of connections that went idle, kept for the next connection that becomes active on
+/// the same thread: a burst of new clients reuses a few sets instead of leaving the allocator
+/// with freed buffers between the small objects of idle connections.
+const SPARE_BUFFERS: usize = 32;
+
+thread_local! {
+    // Boxed: a lease is one pointer in the connection's future, and moves in and out of
+    // here without an allocation.
+    #[allow(clippy::vec_box)]
+    static SPARE: std::cell::RefCell<Vec<Box<Buffers>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Buffers {
     /// Buffers sized for the common request.
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self {
-            input: Buf::new(8 * 1024),
-            back: Buf::new(16 * 1024),
-            to_client: Vec::with_capacity(1024),
-            to_backend: Vec::with_capacity(1024),
+            input: Buf::new(4 * 1024),
+            back: Buf::new(8 * 1024),
+            to_client: Vec::with_capacity(512),
+            to_backend: Vec::with_capacity(512),
             up_chunks: Vec::new(),
             down_chunks: Vec::new(),
             request: RequestHead::default(),
             response: ResponseHead::default(),
         }
+    }
+
+    /// A set for a connection becoming active: a spare one, or a new one. It goes back
+    /// when the lease is dropped (the connection parks, closes or is handed over).
+    pub(crate) fn take() -> Lease {
+        let spare = SPARE
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten();
+        Lease(Some(spare.unwrap_or_else(|| Box::new(Self::new()))))
+    }
+}
+
+/// A connection's hold on a set of [`Buffers`].
+pub(crate) struct Lease(Option<Box<Buffers>>);
+
+impl std::ops::Deref for Lease {
+    type Target = Buffers;
+
+    fn deref(&self) -> &Buffers {
+        self.0
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("a lease holds its buffers until dropped"))
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut Buffers {
+        self.0
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("a lease holds its buffers until dropped"))
+    }
+}
+
+impl Drop for Lease {
+    /// Keeps the set for the next connection; one that grew for a large message is freed.
+    fn drop(&mut self) {
+        let Some(mut bufs) = self.0.take() else {
+            return;
+        };
+        if bufs.input.capacity() > 16 * 1024 || bufs.back.capacity() > 16 * 1024 {
+            return;
+        }
+        bufs.input.clear();
+        bufs.back.clear();
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(bufs);
+            }
+        });
     }
 }
 

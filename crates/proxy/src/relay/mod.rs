@@ -108,6 +108,11 @@ impl Buf {
         self.end - self.start
     }
 
+    /// Bytes the buffer holds at most without growing.
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.len()
+    }
+
     /// Drops every unconsumed byte (they belonged to a connection that is gone).
     pub(crate) fn clear(&mut self) {
         self.start = 0;

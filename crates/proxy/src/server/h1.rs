@@ -363,25 +363,38 @@ pub(super) async fn goodbye<S: ClientStream>(stream: &mut S, answer: &[u8]) {
 }
 
 /// An idle connection: only the socket, until the client speaks again or the keep-alive
-/// timeout passes. Kept small: this is what ten thousand idle clients cost.
+/// timeout passes. Kept small: this is what ten thousand idle clients cost. No timer of its
+/// own: the once-a-second sweep wakes it to compare its deadline (so it closes up to a
+/// second late), and the same wake-up tells it of a shutdown.
 pub(super) async fn parked<S: ClientStream>(stream: S, conn: Arc<Conn>, live: Live) {
-    {
-        let stop = live.0.stop.notified();
-        tokio::pin!(stop);
-        if live.0.stopping.load(Ordering::SeqCst) {
+    let ctx = Arc::clone(&live.0);
+    let until = Instant::now() + ctx.limits.keep_alive;
+    loop {
+        let mut sweep = std::pin::pin!(ctx.sweep.notified());
+        // Registered before the checks, so a sweep in between is not missed.
+        sweep.as_mut().enable();
+        if ctx.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if Instant::now() >= until {
+            ctx.shared
+                .metrics
+                .idle_closes
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         // poll_read_ready, not readable(): it takes over the socket's read-waker slot, where
         // the last active phase left its waker; that waker would otherwise keep the whole
         // finished task (its 2 KiB future) alive for as long as the client idles.
-        let ready = poll_fn(|cx| stream.poll_read_ready(cx));
-        tokio::select! {
-            ready = ready => if ready.is_err() { return },
-            () = tokio::time::sleep(live.0.limits.keep_alive) => {
-                live.0.shared.metrics.idle_closes.fetch_add(1, Ordering::Relaxed);
-                return;
+        let spoke = poll_fn(|cx| {
+            if stream.poll_read_ready(cx).is_ready() {
+                return Poll::Ready(true);
             }
-            () = &mut stop => return,
+            sweep.as_mut().poll(cx).map(|()| false)
+        })
+        .await;
+        if spoke {
+            break;
         }
     }
     tokio::spawn(resumed(stream, conn, live));

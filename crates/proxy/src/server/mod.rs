@@ -38,6 +38,8 @@ use crate::handler::{Conn, Shared};
 /// so that few connections hold full buffers at once during a burst of new clients; only
 /// connections that are not parked are woken by it.
 const TICK: Duration = Duration::from_millis(20);
+/// Ticks between keep-alive sweeps of parked connections (one second).
+const SWEEP_TICKS: u64 = 50;
 /// The HTTP/2 connection preface.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// How often HTTP/2 peers are pinged, and how long a ping may go unanswered.
@@ -124,6 +126,9 @@ pub(super) struct Listener {
     /// Advanced every tick.
     epoch: AtomicU64,
     tick: Notify,
+    /// Wakes parked connections once a second to check their keep-alive deadline (and at
+    /// shutdown): one shared waker list instead of a timer per idle connection.
+    sweep: Notify,
     stopping: AtomicBool,
     stop: Notify,
     live: AtomicUsize,
@@ -208,6 +213,7 @@ pub(crate) async fn serve(
         h2,
         epoch: AtomicU64::new(1),
         tick: Notify::new(),
+        sweep: Notify::new(),
         stopping: AtomicBool::new(false),
         stop: Notify::new(),
         live: AtomicUsize::new(0),
@@ -220,8 +226,11 @@ pub(crate) async fn serve(
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
-                ctx.epoch.fetch_add(1, Ordering::Relaxed);
+                let epoch = ctx.epoch.fetch_add(1, Ordering::Relaxed) + 1;
                 ctx.tick.notify_waiters();
+                if epoch.is_multiple_of(SWEEP_TICKS) {
+                    ctx.sweep.notify_waiters();
+                }
             }
         })
     };
@@ -237,6 +246,7 @@ pub(crate) async fn serve(
     ctx.stopping.store(true, Ordering::SeqCst);
     ctx.stop.notify_waiters();
     ctx.tick.notify_waiters();
+    ctx.sweep.notify_waiters();
     let drained = async {
         loop {
             let notified = ctx.drained.notified();
