@@ -630,6 +630,45 @@ async fn idle_keep_alive_connections_park_and_resume() {
         metrics.contains("gatehouse_client_connections 1"),
         "{metrics}"
     );
+
+    // Idle connections wait without a task each: forty more, parked, add no tasks.
+    let tasks = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("gatehouse_runtime_tasks "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let before = tasks(&metrics);
+    let mut idle = Vec::new();
+    for i in 0..40 {
+        let mut c = tokio::net::TcpStream::connect(server.gateway)
+            .await
+            .unwrap();
+        c.write_all(format!("GET /echo/i{i} HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        assert!(read_response(&mut c).await.starts_with("HTTP/1.1 200"));
+        idle.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = server.api().get("/metrics").await.expect(200).text();
+    assert!(
+        metrics.contains("gatehouse_client_connections 41"),
+        "{metrics}"
+    );
+    assert!(
+        tasks(&metrics) < before + 5,
+        "idle connections hold tasks:\n{metrics}"
+    );
+    // And each still answers.
+    for (i, c) in idle.iter_mut().enumerate().step_by(13) {
+        c.write_all(format!("GET /echo/again{i} HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        assert!(read_response(c).await.contains(&format!("/again{i}")));
+    }
 }
 
 /// A cleartext back end in `mode`, behind API `id` at `/{id}` with a catch-all operation.

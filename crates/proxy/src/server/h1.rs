@@ -5,9 +5,9 @@
 //! front of many mostly idle keep-alive clients would hold ~20 KiB per client for nothing, so
 //! a connection that has been idle for a whole tick (nothing in flight, no head in progress,
 //! everything flushed, hyper waiting to read) is taken apart: its socket, and any bytes hyper
-//! had read but not parsed, move to a small parked task that waits for the next byte and then
-//! starts a fresh connection. A busy connection never parks: the tick only looks at
-//! connections already idle.
+//! had read but not parsed, go on: without such bytes the socket waits in the listener's idle
+//! set (`idle.rs`) for the next byte, then starts a fresh connection. A busy connection never
+//! parks: the tick only looks at connections already idle.
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -189,7 +189,8 @@ pub(super) async fn active<S: ClientStream>(
                     .metrics
                     .client_parks
                     .fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(parked(s, conn, live));
+                let set = Arc::clone(S::idle_set(&live.0));
+                set.park(s, conn, live);
                 return;
             }
         }
@@ -362,48 +363,10 @@ pub(super) async fn goodbye<S: ClientStream>(stream: &mut S, answer: &[u8]) {
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
-/// An idle connection: only the socket, until the client speaks again or the keep-alive
-/// timeout passes. Kept small: this is what ten thousand idle clients cost. No timer of its
-/// own: the once-a-second sweep wakes it to compare its deadline (so it closes up to a
-/// second late), and the same wake-up tells it of a shutdown.
-pub(super) async fn parked<S: ClientStream>(stream: S, conn: Arc<Conn>, live: Live) {
-    let ctx = Arc::clone(&live.0);
-    let until = Instant::now() + ctx.limits.keep_alive;
-    loop {
-        let mut sweep = std::pin::pin!(ctx.sweep.notified());
-        // Registered before the checks, so a sweep in between is not missed.
-        sweep.as_mut().enable();
-        if ctx.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        if Instant::now() >= until {
-            ctx.shared
-                .metrics
-                .idle_closes
-                .fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        // poll_read_ready, not readable(): it takes over the socket's read-waker slot, where
-        // the last active phase left its waker; that waker would otherwise keep the whole
-        // finished task (its 2 KiB future) alive for as long as the client idles.
-        let spoke = poll_fn(|cx| {
-            if stream.poll_read_ready(cx).is_ready() {
-                return Poll::Ready(true);
-            }
-            sweep.as_mut().poll(cx).map(|()| false)
-        })
-        .await;
-        if spoke {
-            break;
-        }
-    }
-    tokio::spawn(resumed(stream, conn, live));
-}
-
 /// A parked connection the client spoke on again: its next head's clock starts now, on the
 /// HTTP/1.1 engine the gateway runs. Boxed: parking and resuming name each other, and the box
 /// breaks the type cycle.
-fn resumed<S: ClientStream>(
+pub(super) fn resumed<S: ClientStream>(
     stream: S,
     conn: Arc<Conn>,
     live: Live,

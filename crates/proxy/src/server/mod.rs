@@ -12,6 +12,7 @@
 
 mod h1;
 mod h2;
+mod idle;
 mod relay;
 
 use std::future::Future;
@@ -33,6 +34,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use crate::body::ProxyBody;
 use crate::front;
 use crate::handler::{Conn, Shared};
+use idle::IdleSet;
 
 /// How often idle connections are looked at; one parks after being idle a whole tick. Short,
 /// so that few connections hold full buffers at once during a burst of new clients; only
@@ -94,23 +96,34 @@ pub struct Listeners {
 
 /// A client connection's byte stream, plain or TLS.
 pub(crate) trait ClientStream:
-    AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static
+    AsyncRead + AsyncWrite + Unpin + Send + Sync + Sized + 'static
 {
     /// Ready when the socket has something to read (or is closed).
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Where idle connections of this kind wait.
+    fn idle_set(listener: &Listener) -> &Arc<IdleSet<Self>>;
 }
 
 impl ClientStream for TcpStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         TcpStream::poll_read_ready(self, cx)
     }
+
+    fn idle_set(listener: &Listener) -> &Arc<IdleSet<Self>> {
+        &listener.idle_plain
+    }
 }
 
 impl ClientStream for tokio_rustls::server::TlsStream<TcpStream> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // rustls holds no plaintext when hyper waits to read (it read until nothing was
+        // rustls holds no plaintext when a connection parks (it was read until nothing was
         // left), so the socket says when there is more.
         self.get_ref().0.poll_read_ready(cx)
+    }
+
+    fn idle_set(listener: &Listener) -> &Arc<IdleSet<Self>> {
+        &listener.idle_tls
     }
 }
 
@@ -126,9 +139,13 @@ pub(super) struct Listener {
     /// Advanced every tick.
     epoch: AtomicU64,
     tick: Notify,
-    /// Wakes parked connections once a second to check their keep-alive deadline (and at
-    /// shutdown): one shared waker list instead of a timer per idle connection.
+    /// Wakes the idle sets' watchers once a second to close connections past their
+    /// keep-alive deadline (and at shutdown).
     sweep: Notify,
+    /// Idle connections of the plain listener.
+    idle_plain: Arc<IdleSet<TcpStream>>,
+    /// Idle connections of the TLS listener.
+    idle_tls: Arc<IdleSet<tokio_rustls::server::TlsStream<TcpStream>>>,
     stopping: AtomicBool,
     stop: Notify,
     live: AtomicUsize,
@@ -140,6 +157,11 @@ impl Listener {
     fn stamp(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX - 1)
             + 1
+    }
+
+    /// `at` in whole seconds of the listener's clock (for deadlines kept in a `u32`).
+    fn seconds(&self, at: Instant) -> u32 {
+        u32::try_from(at.saturating_duration_since(self.base).as_secs()).unwrap_or(u32::MAX)
     }
 
     /// The header deadline of a head whose first byte came at `stamp`.
@@ -214,6 +236,8 @@ pub(crate) async fn serve(
         epoch: AtomicU64::new(1),
         tick: Notify::new(),
         sweep: Notify::new(),
+        idle_plain: IdleSet::new(),
+        idle_tls: IdleSet::new(),
         stopping: AtomicBool::new(false),
         stop: Notify::new(),
         live: AtomicUsize::new(0),
@@ -234,6 +258,10 @@ pub(crate) async fn serve(
             }
         })
     };
+    let watchers = [
+        tokio::spawn(idle::watch(Arc::clone(&ctx.idle_plain), Arc::clone(&ctx))),
+        tokio::spawn(idle::watch(Arc::clone(&ctx.idle_tls), Arc::clone(&ctx))),
+    ];
     let accepting = async {
         let plain = accept_loop(listeners.plain, &ctx, &slots, false);
         let tls = accept_loop(listeners.tls, &ctx, &slots, true);
@@ -261,6 +289,9 @@ pub(crate) async fn serve(
         () = tokio::time::sleep(grace) => tracing::warn!(?grace, "gateway: grace period over; closing remaining connections"),
     }
     ticker.abort();
+    for watcher in watchers {
+        watcher.abort();
+    }
 }
 
 /// Accepts on one listener (none: waits for ever), one connection per free slot.

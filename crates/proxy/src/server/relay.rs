@@ -3,9 +3,9 @@
 //! connections parked.
 //!
 //! An active connection holds its buffers and two timers. When no request has come for a
-//! short grace period after the last, the task ends: the socket alone moves to the parked
-//! task the hyper path uses too (`h1::parked`), so ten thousand idle clients cost a socket
-//! and a small task each. A busy connection does not go through that: it re-arms its grace
+//! short grace period after the last, the task ends: the socket alone moves to the listener's
+//! idle set (`idle.rs`), which the hyper path uses too, so ten thousand idle clients cost a
+//! socket and a slab entry each. A busy connection does not go through that: it re-arms its grace
 //! timer about once per grace period, not per request.
 //!
 //! Limits are the hyper path's, checked the same way: a request line longer than
@@ -65,7 +65,8 @@ pub(super) async fn active<S: ClientStream>(
                     .client_parks
                     .fetch_add(1, Ordering::Relaxed);
                 drop((bufs, timers));
-                tokio::spawn(h1::parked(stream, conn, live));
+                let set = Arc::clone(S::idle_set(&ctx));
+                set.park(stream, conn, live);
                 return;
             }
             Read::Closed => return,
