@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use gatehouse_control::ControlError;
 use gatehouse_model::{Detail, ModelError};
 use gatehouse_store::StoreError;
 use http::StatusCode;
@@ -109,6 +110,28 @@ impl From<ModelError> for ApiError {
             code: e.code().to_string(),
             message: e.to_string(),
             details: e.details().to_vec(),
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::Model(e) => e.into(),
+            ControlError::Store(e) => e.into(),
+            ControlError::NotPublished(e) => {
+                tracing::error!(error = %e, "a committed change is not served");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "GatewayNotUpdated",
+                    format!(
+                        "the change is saved as revision {}, but this node's gateway failed to \
+                         take it and still serves revision {}; see the server log",
+                        e.revision, e.serving
+                    ),
+                )
+            }
+            ControlError::Internal => Self::internal(),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Gatehouse's control plane: the management REST API (APIM-shaped JSON) over the
 //! configuration store.
 //!
-//! - [`ControlPlane`]: the store, the current configuration, and the one-writer change path
-//!   (validate, compile the snapshot, commit, publish).
+//! - [`ControlPlane`] (from `gatehouse-control`): the change path every handler writes through;
+//!   its errors are mapped to HTTP here.
 //! - [`router`]: the axum router of every management route ([`routes::ROUTES`]), behind the
 //!   admin token ([`AdminAuth`]); `GET /health` is the only open route.
 //! - [`ApiError`]: the one mapping from failures to `{"error":{...}}` answers.
@@ -12,7 +12,6 @@
 //! (data plane) never depends on it, and reads only the snapshots it publishes.
 
 mod auth;
-mod control;
 mod error;
 mod handlers;
 mod host;
@@ -32,8 +31,8 @@ use axum::{Json, Router};
 use serde_json::json;
 
 pub use auth::{AdminAuth, InvalidTokenHash, hash_token};
-pub use control::{ControlPlane, Limits, StartError, Transaction};
 pub use error::ApiError;
+pub use gatehouse_control::{ControlPlane, Limits, StartError, Transaction};
 pub use host::{AllowedHosts, InvalidHostName};
 pub use portal::Sessions;
 
@@ -150,8 +149,17 @@ async fn metrics(State(s): State<AppState>) -> Response {
     }
 }
 
+/// `status` is `degraded` with a reason when the gateway does not serve the newest committed
+/// revision; `revision` is the one it serves.
 async fn health(State(s): State<AppState>) -> Response {
-    Json(json!({"status": "ok", "revision": s.cp.config().revision})).into_response()
+    let snapshots = s.cp.snapshots();
+    let committed = s.cp.config().revision;
+    let mut body = json!({"status": "ok", "revision": snapshots.serving(), "committed": committed});
+    if let Some(failure) = snapshots.failure() {
+        body["status"] = json!("degraded");
+        body["reason"] = json!(failure.to_string());
+    }
+    Json(body).into_response()
 }
 
 async fn no_route() -> ApiError {

@@ -11,6 +11,7 @@
 //! `gatehouse-policy` (policy documents), and must not depend on the store, the management
 //! API or the gateway: both planes depend on it, never the reverse.
 
+mod cell;
 pub mod config;
 pub mod entity;
 mod error;
@@ -19,8 +20,9 @@ pub mod snapshot;
 pub mod template;
 pub mod url;
 
+pub use cell::{PublishError, PublishHook, SnapshotCell, Snapshots};
 pub use config::{Config, Stored, Usage};
 pub use entity::{Change, Record};
 pub use error::{Detail, ModelError, NOT_SUPPORTED, Problems};
 pub use id::{Kind, MAX_ID_LEN, is_valid_id, printable, validate_id};
-pub use snapshot::{Compiler, Snapshot, SnapshotCell};
+pub use snapshot::{Compiler, Snapshot};

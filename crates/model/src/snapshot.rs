@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use base64::Engine as _;
 use gatehouse_pki::MasterKey;
 pub use gatehouse_policy::ExistsAction;
@@ -231,65 +230,6 @@ impl Snapshot {
     }
 }
 
-/// Called with every published snapshot, before `publish` returns.
-pub type PublishHook = Box<dyn Fn(&Arc<Snapshot>) + Send + Sync>;
-
-/// Where the current snapshot lives; the control plane stores, the data plane loads.
-///
-/// Hooks run synchronously inside [`SnapshotCell::publish`], so a subscriber that derives its
-/// own tables (the gateway's routes and connection pools) has them in place before the
-/// management call that caused the change answers: the next request sees the change.
-pub struct SnapshotCell {
-    current: ArcSwap<Snapshot>,
-    changed: tokio::sync::watch::Sender<u64>,
-    hooks: Mutex<Vec<PublishHook>>,
-}
-
-impl SnapshotCell {
-    /// A cell holding `initial`.
-    pub fn new(initial: Snapshot) -> Self {
-        let revision = initial.revision;
-        Self {
-            current: ArcSwap::from_pointee(initial),
-            changed: tokio::sync::watch::Sender::new(revision),
-            hooks: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Registers `hook` and calls it at once with the current snapshot.
-    pub fn on_publish(&self, hook: PublishHook) {
-        let current = self.load();
-        hook(&current);
-        if let Ok(mut hooks) = self.hooks.lock() {
-            hooks.push(hook);
-        }
-    }
-
-    /// The current snapshot (lock-free).
-    pub fn load(&self) -> Arc<Snapshot> {
-        self.current.load_full()
-    }
-
-    /// Replaces the snapshot; later loads see the new one.
-    pub fn publish(&self, snapshot: Snapshot) {
-        let revision = snapshot.revision;
-        let snapshot = Arc::new(snapshot);
-        // Hooks first, under the hook lock: a subscriber never sees revisions out of order.
-        if let Ok(hooks) = self.hooks.lock() {
-            for hook in hooks.iter() {
-                hook(&snapshot);
-            }
-        }
-        self.current.store(snapshot);
-        self.changed.send_replace(revision);
-    }
-
-    /// Notifies of every published revision (for pool retirement and metrics).
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-}
-
 /// Compiles snapshots, keeping loaded keys between compiles: opening and parsing a key is
 /// done once per certificate version, not once per change.
 pub struct Compiler {
@@ -440,10 +380,7 @@ impl Compiler {
         problems: &mut Problems,
     ) -> BTreeMap<String, Arc<ClientIdentity>> {
         let mut out = BTreeMap::new();
-        let Ok(mut cache) = self.identities.lock() else {
-            problems.push("InternalError", "certificates", "key cache is unavailable");
-            return out;
-        };
+        let mut cache = self.cache();
         for (id, cert) in &config.certificates {
             let c = &cert.value;
             let key = (id.clone(), c.version, c.sealed_key.clone());
@@ -488,14 +425,24 @@ impl Compiler {
     }
 
     fn forget_unused(&self, config: &Config) {
-        if let Ok(mut cache) = self.identities.lock() {
-            cache.retain(|(id, version, sealed), _| {
-                config
-                    .certificates
-                    .get(id)
-                    .is_some_and(|c| c.value.version == *version && c.value.sealed_key == *sealed)
-            });
-        }
+        self.cache().retain(|(id, version, sealed), _| {
+            config
+                .certificates
+                .get(id)
+                .is_some_and(|c| c.value.version == *version && c.value.sealed_key == *sealed)
+        });
+    }
+
+    /// The key cache. A panic while it was held leaves it possibly half-updated: it is only a
+    /// cache, so it is emptied and used again rather than failing every later change.
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<IdentityKey, Arc<ClientIdentity>>> {
+        self.identities.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("the key cache was poisoned by a panic; emptied it");
+            self.identities.clear_poison();
+            let mut cache = poisoned.into_inner();
+            cache.clear();
+            cache
+        })
     }
 }
 

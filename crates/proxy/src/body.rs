@@ -9,8 +9,8 @@
 
 use std::error::Error as StdError;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tokio::time::{Instant, Sleep};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use parking_lot::Mutex;
 use std::future::Future as _;
 
 use crate::upstream::BackendBody;
@@ -87,8 +88,8 @@ impl RequestBody {
         let hint = slot
             .incoming
             .lock()
-            .ok()
-            .and_then(|s| s.as_ref().map(Body::size_hint))
+            .as_ref()
+            .map(Body::size_hint)
             .unwrap_or_default();
         RequestBody::Stream {
             slot,
@@ -108,7 +109,7 @@ impl Reclaim {
         match &self.0 {
             None => Some(RequestBody::Empty),
             Some(slot) => {
-                let incoming = slot.incoming.lock().ok()?.take()?;
+                let incoming = slot.incoming.lock().take()?;
                 Some(RequestBody::stream(Slot::new(incoming), self.1))
             }
         }
@@ -155,7 +156,7 @@ impl Body for RequestBody {
                 ..
             } => {
                 if taken.is_none() {
-                    *taken = slot.incoming.lock().ok().and_then(|mut s| s.take());
+                    *taken = slot.incoming.lock().take();
                 }
                 let Some(body) = taken else {
                     return Poll::Ready(None);

@@ -69,7 +69,7 @@ pub(crate) struct Connector {
     /// What the pool's last full handshake showed. A resumed TLS 1.3 session carries the
     /// client identity of the handshake that made it, and the back end asks for no
     /// certificate again, so a resumed connection inherits these facts.
-    pub(crate) last_full: std::sync::Mutex<Option<(bool, Option<Presented>)>>,
+    pub(crate) last_full: parking_lot::Mutex<Option<(bool, Option<Presented>)>>,
 }
 
 /// What a connection's handshake showed, kept with the connection so a failure on it can be
@@ -223,16 +223,13 @@ impl Connector {
         observer: &Observer,
     ) -> (bool, Option<Presented>) {
         let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-        let mut last = self
-            .last_full
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self.last_full.lock();
         if resumed && let Some(facts) = last.as_ref() {
             return facts.clone();
         }
         let facts = (
             observer.certificate_requested.load(Ordering::Relaxed),
-            observer.presented.lock().ok().and_then(|p| p.clone()),
+            observer.presented.lock().clone(),
         );
         *last = Some(facts.clone());
         facts
@@ -360,12 +357,12 @@ impl Connector {
         let server = observer
             .server_certificate
             .lock()
-            .ok()
-            .and_then(|c| c.as_ref().map(|c| describe_certificate(c.as_ref())))
+            .as_ref()
+            .map(|c| describe_certificate(c.as_ref()))
             .unwrap_or_else(|| "no certificate seen".into());
         ConnectError {
             // A TLS 1.2 back end refuses a client certificate inside the handshake.
-            presented: observer.presented.lock().ok().and_then(|p| p.clone()),
+            presented: observer.presented.lock().clone(),
             alpn_refused: matches!(
                 tls,
                 Some(rustls::Error::AlertReceived(

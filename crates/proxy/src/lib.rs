@@ -1,7 +1,7 @@
 //! Gatehouse's data plane: the gateway that routes API calls and forwards them to back ends,
 //! presenting the configured client certificate in mutual TLS.
 //!
-//! - [`Gateway`]: attaches to the control plane's [`SnapshotCell`]; each published snapshot is
+//! - [`Gateway`]: attaches to the control plane's snapshots ([`Snapshots`], read-only); each published snapshot is
 //!   turned, before `publish` returns, into a routing table whose operations are bound to
 //!   connection pools ([`upstream`]) and metrics. Requests then read that table lock-free.
 //! - Back-end TLS ([`tls`]): chain and name validation switches, trusted CAs, pins, session
@@ -33,7 +33,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_model::{Snapshot, SnapshotCell};
+use gatehouse_model::{Snapshot, Snapshots};
 use rustls::crypto::CryptoProvider;
 
 pub use body::ProxyBody;
@@ -115,13 +115,13 @@ impl Gateway {
         }
     }
 
-    /// Follows `cell`: applies its current snapshot now and every later one as it is
+    /// Follows `snapshots`: applies the current snapshot now and every later one as it is
     /// published (before the management call that published it answers).
-    pub fn attach(&self, cell: &SnapshotCell) {
+    pub fn attach(&self, snapshots: &Snapshots) {
         let shared = Arc::clone(&self.shared);
         let pools = Arc::clone(&self.pools);
         let front = Arc::clone(&self.front);
-        cell.on_publish(Box::new(move |snapshot| {
+        snapshots.on_publish(Box::new(move |snapshot| {
             apply(&shared, &pools, &front, snapshot);
         }));
     }

@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use gatehouse_model::Snapshot;
+use parking_lot::Mutex;
 
 use crate::error::Kind;
 
@@ -110,9 +112,7 @@ pub struct Metrics {
 impl Metrics {
     /// The stats of an operation, created on first use.
     pub(crate) fn op(&self, api: &str, operation: &str) -> Arc<OpStats> {
-        let Ok(mut ops) = self.ops.lock() else {
-            return Arc::new(OpStats::new(api.into(), operation.into()));
-        };
+        let mut ops = self.ops.lock();
         let key: OpKey = (api.into(), operation.into());
         Arc::clone(
             ops.entry(key.clone())
@@ -122,10 +122,12 @@ impl Metrics {
 
     /// The stats of a back end, created on first use.
     pub(crate) fn upstream(&self, backend: &Arc<str>) -> Arc<UpstreamStats> {
-        match self.upstreams.lock() {
-            Ok(mut map) => Arc::clone(map.entry(Arc::clone(backend)).or_default()),
-            Err(_) => Arc::default(),
-        }
+        Arc::clone(
+            self.upstreams
+                .lock()
+                .entry(Arc::clone(backend))
+                .or_default(),
+        )
     }
 
     /// Counts a request that matched no route.
@@ -148,9 +150,8 @@ impl Metrics {
 
     /// Counts a failed handshake (rare: a lock is fine here).
     pub(crate) fn handshake_failure(&self, backend: &Arc<str>, kind: Kind) {
-        if let Ok(mut map) = self.handshake_failures.lock() {
-            *map.entry((Arc::clone(backend), kind.code())).or_default() += 1;
-        }
+        let mut map = self.handshake_failures.lock();
+        *map.entry((Arc::clone(backend), kind.code())).or_default() += 1;
     }
 
     /// Prometheus text exposition of every metric, with certificate expiry from `snapshot`.
@@ -228,10 +229,7 @@ impl Metrics {
     }
 
     fn render_requests(&self, out: &mut String) {
-        let mut ops: Vec<Arc<OpStats>> = match self.ops.lock() {
-            Ok(ops) => ops.values().cloned().collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut ops: Vec<Arc<OpStats>> = self.ops.lock().values().cloned().collect();
         ops.sort_by(|a, b| (&a.api, &a.operation).cmp(&(&b.api, &b.operation)));
         out.push_str(
             "# HELP gatehouse_requests_total Requests answered, by API, operation and status.\n\
@@ -281,13 +279,12 @@ impl Metrics {
     }
 
     fn render_upstreams(&self, out: &mut String) {
-        let upstreams: Vec<(Arc<str>, Arc<UpstreamStats>)> = match self.upstreams.lock() {
-            Ok(map) => map
-                .iter()
-                .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let upstreams: Vec<(Arc<str>, Arc<UpstreamStats>)> = self
+            .upstreams
+            .lock()
+            .iter()
+            .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
+            .collect();
         let families: [Family; 4] = [
             (
                 "gatehouse_backend_connections_open",
@@ -333,14 +330,13 @@ impl Metrics {
             "# HELP gatehouse_backend_handshake_failures_total Failed TLS handshakes with back ends, by reason.\n\
              # TYPE gatehouse_backend_handshake_failures_total counter\n",
         );
-        if let Ok(map) = self.handshake_failures.lock() {
-            for ((backend, reason), n) in map.iter() {
-                let _ = writeln!(
-                    out,
-                    "gatehouse_backend_handshake_failures_total{{backend=\"{}\",reason=\"{reason}\"}} {n}",
-                    escape(backend)
-                );
-            }
+        let map = self.handshake_failures.lock();
+        for ((backend, reason), n) in map.iter() {
+            let _ = writeln!(
+                out,
+                "gatehouse_backend_handshake_failures_total{{backend=\"{}\",reason=\"{reason}\"}} {n}",
+                escape(backend)
+            );
         }
     }
 }

@@ -2,11 +2,12 @@
 //! that implements a back end's switches, a client-certificate resolver, and the observer that
 //! tells a connection what happened in its handshake.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest;
 use gatehouse_model::snapshot::{ClientIdentity, TlsSettings};
+use parking_lot::Mutex;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -153,8 +154,8 @@ impl VerifiedChains {
             && self
                 .entries
                 .lock()
-                .ok()
-                .and_then(|m| m.get(key).copied())
+                .get(key)
+                .copied()
                 .is_some_and(|not_after| now.as_secs() < not_after)
     }
 
@@ -180,12 +181,11 @@ impl VerifiedChains {
             };
             not_after = not_after.min(end);
         }
-        if let Ok(mut m) = self.entries.lock() {
-            if m.len() >= VERIFIED_CHAINS_MAX {
-                m.clear();
-            }
-            m.insert(key, not_after);
+        let mut m = self.entries.lock();
+        if m.len() >= VERIFIED_CHAINS_MAX {
+            m.clear();
         }
+        m.insert(key, not_after);
     }
 }
 
@@ -322,9 +322,8 @@ impl ServerCertVerifier for BackendVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
         let _ = HANDSHAKE.try_with(|o| {
-            if let Ok(mut slot) = o.server_certificate.lock() {
-                *slot = Some(end_entity.clone().into_owned());
-            }
+            let mut slot = o.server_certificate.lock();
+            *slot = Some(end_entity.clone().into_owned());
         });
         self.pins.check(end_entity)?;
         if self
@@ -420,9 +419,8 @@ impl ResolvesClientCert for ClientCertificates {
             .find(|o| wanted(&o.issuer))
             .or_else(|| self.identities.first())?;
         let _ = HANDSHAKE.try_with(|o| {
-            if let Ok(mut slot) = o.presented.lock() {
-                *slot = Some(chosen.presented.clone());
-            }
+            let mut slot = o.presented.lock();
+            *slot = Some(chosen.presented.clone());
         });
         Some(Arc::clone(&chosen.key))
     }

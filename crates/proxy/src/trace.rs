@@ -8,11 +8,11 @@
 //! out the records the console is about to read.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_lc_rs::constant_time;
 use http::{HeaderName, HeaderValue};
+use parking_lot::Mutex;
 
 /// The header that asks the gateway to record a call; it is not forwarded.
 pub(crate) const TRACE: HeaderName = HeaderName::from_static("x-gatehouse-trace");
@@ -113,16 +113,15 @@ pub(crate) struct CallLog {
 
 impl CallLog {
     pub(crate) fn record(&self, call: CallRecord) {
-        if let Ok(mut calls) = self.calls.lock() {
-            if calls.len() == KEPT {
-                calls.pop_front();
-            }
-            calls.push_back(call);
+        let mut calls = self.calls.lock();
+        if calls.len() == KEPT {
+            calls.pop_front();
         }
+        calls.push_back(call);
     }
 
     pub(crate) fn find(&self, request_id: &str) -> Option<CallRecord> {
-        let calls = self.calls.lock().ok()?;
+        let calls = self.calls.lock();
         calls
             .iter()
             .rev()

@@ -14,7 +14,7 @@ use std::error::Error as StdError;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use parking_lot::Mutex;
 use rustls::crypto::CryptoProvider;
 
 use crate::body::RequestBody;
@@ -165,10 +166,8 @@ impl Pool {
             });
             self.h2_seen.store(true, Ordering::Relaxed);
             let h2 = H2 { sender, facts };
-            if self.max_idle > 0
-                && let Ok(mut slot) = self.h2.lock()
-            {
-                *slot = Some(H2 {
+            if self.max_idle > 0 {
+                *self.h2.lock() = Some(H2 {
                     sender: h2.sender.clone(),
                     facts: h2.facts.clone(),
                 });
@@ -189,7 +188,7 @@ impl Pool {
     }
 
     fn shared_h2(&self) -> Option<H2> {
-        let mut slot = self.h2.lock().ok()?;
+        let mut slot = self.h2.lock();
         match slot.as_ref() {
             Some(h2) if !h2.sender.is_closed() && h2.sender.is_ready() => Some(H2 {
                 sender: h2.sender.clone(),
@@ -206,7 +205,7 @@ impl Pool {
 
     /// The most recently used idle connection that is still open.
     fn take_idle(&self) -> Option<H1> {
-        let mut idle = self.idle.lock().ok()?;
+        let mut idle = self.idle.lock();
         while let Some(mut h1) = idle.pop() {
             if h1.idle_since.elapsed() < self.idle_timeout && h1.alive() && h1.sender.is_ready() {
                 return Some(h1);
@@ -220,9 +219,8 @@ impl Pool {
             return;
         }
         h1.idle_since = Instant::now();
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
-        {
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
             idle.push(h1);
         }
     }
@@ -230,12 +228,12 @@ impl Pool {
     /// Closes idle connections past their timeout or closed by the back end.
     fn sweep(&self) {
         let timeout = self.idle_timeout;
-        if let Ok(mut idle) = self.idle.lock() {
+        {
+            let mut idle = self.idle.lock();
             idle.retain_mut(|h1| h1.idle_since.elapsed() < timeout && h1.alive());
         }
-        if let Ok(mut idle) = self.raw_idle.lock() {
-            idle.retain(|raw| raw.idle_since.elapsed() < timeout && raw.stream.is_quiet());
-        }
+        let mut idle = self.raw_idle.lock();
+        idle.retain(|raw| raw.idle_since.elapsed() < timeout && raw.stream.is_quiet());
     }
 
     /// Whether this back end was reached over HTTP/2: the relay (HTTP/1.1 only) leaves its
@@ -252,7 +250,7 @@ impl Pool {
     /// The most recently used idle relay connection that is still open and silent.
     pub(crate) fn take_raw(&self) -> Option<Raw> {
         loop {
-            let raw = self.raw_idle.lock().ok()?.pop()?;
+            let raw = self.raw_idle.lock().pop()?;
             // Checked outside the lock: the probe is a system call.
             if raw.idle_since.elapsed() < self.idle_timeout && raw.stream.probe_idle() {
                 return Some(raw);
@@ -284,9 +282,8 @@ impl Pool {
     pub(crate) fn put_raw(&self, mut raw: Raw) {
         raw.idle_since = Instant::now();
         raw.reused = true;
-        if let Ok(mut idle) = self.raw_idle.lock()
-            && idle.len() < self.max_idle
-        {
+        let mut idle = self.raw_idle.lock();
+        if idle.len() < self.max_idle {
             idle.push(raw);
         }
     }
@@ -500,10 +497,7 @@ impl Pools {
             pool: settings.pool,
         };
         live.insert(key.clone());
-        let mut map = self.map.lock().map_err(|_| NoPool {
-            kind: Kind::ClientCertificateUnavailable,
-            why: "pool registry poisoned".into(),
-        })?;
+        let mut map = self.map.lock();
         if let Some(found) = map.get(&key) {
             return Ok(Arc::clone(found));
         }
@@ -536,7 +530,7 @@ impl Pools {
                 connect_timeout: self.connect_timeout,
                 presents_certificate: !identities.is_empty(),
                 backend: Arc::clone(&label),
-                last_full: std::sync::Mutex::new(None),
+                last_full: parking_lot::Mutex::new(None),
             },
             idle: Mutex::new(Vec::new()),
             raw_idle: Mutex::new(Vec::new()),
@@ -554,13 +548,12 @@ impl Pools {
 
     /// Drops every pool not in `live`.
     pub(crate) fn retain(&self, live: &HashSet<UpstreamKey>) {
-        if let Ok(mut map) = self.map.lock() {
-            let before = map.len();
-            map.retain(|k, _| live.contains(k));
-            let retired = before - map.len();
-            if retired > 0 {
-                tracing::debug!(retired, "connection pools retired");
-            }
+        let mut map = self.map.lock();
+        let before = map.len();
+        map.retain(|k, _| live.contains(k));
+        let retired = before - map.len();
+        if retired > 0 {
+            tracing::debug!(retired, "connection pools retired");
         }
     }
 }

@@ -7,8 +7,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// The window attempts are counted in.
 const WINDOW: Duration = Duration::from_secs(60);
@@ -88,9 +89,7 @@ impl SignInLimiter {
     /// Counts an attempt of `client` before its token is checked; `Err` with how long to
     /// wait when the client, or everyone, has used up the window.
     pub(crate) fn attempt(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let Ok(mut state) = self.state.lock() else {
-            return Err(WINDOW);
-        };
+        let mut state = self.state.lock();
         let state = &mut *state;
         let key = client_key(client);
         if let Some(wait) = state
@@ -116,13 +115,12 @@ impl SignInLimiter {
 
     /// Gives back the attempt of a `client` that signed in: only failures count.
     pub(crate) fn succeeded(&self, client: IpAddr, now: Instant) {
-        if let Ok(mut state) = self.state.lock() {
-            let global = state.global.current(now);
-            global.count = global.count.saturating_sub(1);
-            if let Some(w) = state.clients.get_mut(&client_key(client)) {
-                let w = w.current(now);
-                w.count = w.count.saturating_sub(1);
-            }
+        let mut state = self.state.lock();
+        let global = state.global.current(now);
+        global.count = global.count.saturating_sub(1);
+        if let Some(w) = state.clients.get_mut(&client_key(client)) {
+            let w = w.current(now);
+            w.count = w.count.saturating_sub(1);
         }
     }
 }
@@ -206,7 +204,7 @@ mod tests {
                 limiter.attempt(client, now).unwrap();
             }
             now += WINDOW;
-            assert!(limiter.state.lock().unwrap().clients.len() <= TRACKED);
+            assert!(limiter.state.lock().clients.len() <= TRACKED);
         }
     }
 }

@@ -3,8 +3,9 @@
 //! or an unattended browser does not stay signed in for good.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::limit::SignInLimiter;
 
@@ -57,7 +58,7 @@ impl Sessions {
     fn open_at(&self, now: Instant) -> Option<(String, String)> {
         let id = random_hex(32)?;
         let csrf = random_hex(32)?;
-        let mut map = self.map.lock().ok()?;
+        let mut map = self.map.lock();
         map.retain(|_, s| s.live(now));
         if map.len() >= KEPT
             && let Some(oldest) = map
@@ -84,7 +85,7 @@ impl Sessions {
     }
 
     fn touch_at(&self, id: &str, now: Instant) -> Option<Signed> {
-        let mut map = self.map.lock().ok()?;
+        let mut map = self.map.lock();
         let session = map.get_mut(id)?;
         if !session.live(now) {
             map.remove(id);
@@ -98,9 +99,8 @@ impl Sessions {
 
     /// Ends the session with cookie `id` (sign-out).
     pub(crate) fn close(&self, id: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(id);
-        }
+        let mut map = self.map.lock();
+        map.remove(id);
     }
 }
 
@@ -115,7 +115,7 @@ mod tests {
     use super::*;
 
     fn len(sessions: &Sessions) -> usize {
-        sessions.map.lock().unwrap().len()
+        sessions.map.lock().len()
     }
 
     #[test]

@@ -244,31 +244,6 @@ fn apis_are_ordered_longest_path_first() {
 }
 
 #[test]
-fn the_cell_publishes_new_snapshots() {
-    let cell = SnapshotCell::new(Snapshot::default());
-    let mut changes = cell.subscribe();
-    let before = cell.load();
-    cell.publish(Snapshot {
-        revision: 5,
-        ..Snapshot::default()
-    });
-    assert_eq!(before.revision, 0);
-    assert_eq!(cell.load().revision, 5);
-    assert!(changes.has_changed().unwrap());
-    assert_eq!(*changes.borrow_and_update(), 5);
-
-    // A hook sees the current snapshot at once, then every publish before it returns.
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    cell.on_publish(Box::new(move |s| log.lock().unwrap().push(s.revision)));
-    cell.publish(Snapshot {
-        revision: 6,
-        ..Snapshot::default()
-    });
-    assert_eq!(*seen.lock().unwrap(), [5, 6]);
-}
-
-#[test]
 fn basic_credentials_survive_masking_sealing_and_reload_into_the_plan() {
     use base64::Engine as _;
     let mut b = Builder::new();

@@ -9,10 +9,11 @@
 //! once-a-second sweep, so no timer is armed per connection.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::{ClientStream, Listener, Live};
@@ -91,10 +92,7 @@ impl<S: ClientStream> Wake for SlotWaker<S> {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(set) = self.set.upgrade() {
-            set.ready
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((self.index, self.generation));
+            set.ready.lock().push((self.index, self.generation));
             set.wake.notify_one();
         }
     }
@@ -121,7 +119,7 @@ impl<S: ClientStream> IdleSet<S> {
             .0
             .seconds(Instant::now() + live.0.limits.keep_alive)
             .saturating_add(1);
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self.held.lock();
         // More idle connections than a u32 counts: this one closes.
         let Some(index) = held.vacant() else { return };
         let Some(slot) = held.slot(index) else { return };
@@ -155,7 +153,7 @@ impl<S: ClientStream> IdleSet<S> {
 
     /// Takes the entry at `index` if it is still the one of `generation`.
     fn take(&self, index: u32, generation: u32) -> Option<Entry<S>> {
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self.held.lock();
         let slot = held.slot(index)?;
         match slot {
             Slot::Held(entry) if entry.generation == generation => {}
@@ -176,7 +174,7 @@ impl<S: ClientStream> IdleSet<S> {
         let now = listener.seconds(Instant::now());
         let mut closed = Vec::new();
         {
-            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut held = self.held.lock();
             let Slab { segments, free } = &mut *held;
             for (index, slot) in segments.iter_mut().flat_map(|s| s.iter_mut()).enumerate() {
                 let expired = match slot {
@@ -234,10 +232,7 @@ pub(super) async fn watch<S: ClientStream>(set: Arc<IdleSet<S>>, listener: Arc<L
                 return;
             }
         }
-        std::mem::swap(
-            &mut batch,
-            &mut set.ready.lock().unwrap_or_else(PoisonError::into_inner),
-        );
+        std::mem::swap(&mut batch, &mut set.ready.lock());
         for (index, generation) in batch.drain(..) {
             if let Some(entry) = set.take(index, generation) {
                 tokio::spawn(super::h1::resumed(entry.stream, entry.conn, entry.live));

@@ -1,16 +1,32 @@
-//! The control plane's core: one writer at a time validates a change, compiles the snapshot it
-//! would produce, commits it, then publishes both. A change that fails any step leaves the
-//! store, the configuration and the served snapshot exactly as they were.
+//! Gatehouse's change path, for every writer: one writer at a time applies a change to a
+//! candidate configuration, compiles the snapshot it would produce, commits it to the store,
+//! then publishes both. A change that fails any step leaves the store, the configuration and
+//! the served snapshot exactly as they were.
+//!
+//! Writers are the management API (and the portal through it), and anything else that
+//! changes configuration without an HTTP request: a node catching up with another node's
+//! commit, a secret refresher, an import. So errors here are the model's and the store's
+//! ([`ControlError`]); the management API maps them to HTTP answers. The gateway never writes:
+//! it holds a read-only [`Snapshots`] handle.
+//!
+//! Threading: [`ControlPlane::begin`] takes an async writer lock (one change at a time per
+//! node); the configuration and the snapshot are swapped atomically (`ArcSwap`), so readers
+//! never lock. Across nodes the store's revision orders commits: a commit based on a stale
+//! revision is refused (`Conflict`) and the node reloads.
+
+mod error;
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use gatehouse_model::{Change, Compiler, Config, Kind, ModelError, Record, SnapshotCell};
+use gatehouse_model::{
+    Change, Compiler, Config, Kind, ModelError, Record, SnapshotCell, Snapshots,
+};
 use gatehouse_pki::MasterKey;
 use gatehouse_store::{Store, StoreError};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::error::ApiError;
+pub use error::ControlError;
 
 /// Bounds on what one request may ask of the control plane.
 #[derive(Clone, Debug)]
@@ -121,9 +137,9 @@ impl ControlPlane {
         })
     }
 
-    /// Where the data plane reads snapshots from.
-    pub fn snapshots(&self) -> Arc<SnapshotCell> {
-        Arc::clone(&self.cell)
+    /// Where the data plane reads snapshots from: read-only, it cannot publish.
+    pub fn snapshots(&self) -> Snapshots {
+        self.cell.reader()
     }
 
     /// The current configuration.
@@ -167,7 +183,7 @@ impl ControlPlane {
 
     /// Reloads everything from the store and publishes it: how a node catches up when another
     /// writer committed first.
-    async fn resync(&self) -> Result<(), ApiError> {
+    async fn resync(&self) -> Result<(), ControlError> {
         let loaded = self.store.load().await?;
         let config = Config::load(loaded.records, loaded.revision, &self.master)?;
         let snapshot = self.compiler.compile(&config)?;
@@ -176,7 +192,7 @@ impl ControlPlane {
             "the store was changed by another writer; reloaded it"
         );
         self.config.store(Arc::new(config));
-        self.cell.publish(snapshot);
+        self.cell.publish(snapshot)?;
         Ok(())
     }
 }
@@ -227,9 +243,11 @@ impl Transaction {
     /// store.
     ///
     /// # Errors
-    /// 400 when the snapshot would not compile; 409 on a concurrent commit (this node then
-    /// reloads); 503 when the store fails. In each case nothing changed.
-    pub async fn commit(self) -> Result<Arc<Config>, ApiError> {
+    /// `Model` when the change is invalid or the snapshot would not compile; `Store` with
+    /// `Conflict` on a concurrent commit (this node then reloads), or another store failure.
+    /// In each case nothing changed. `NotPublished` when the change is committed but the
+    /// gateway failed to take it.
+    pub async fn commit(self) -> Result<Arc<Config>, ControlError> {
         let cp = Arc::clone(&self.cp);
         let mut candidate = (*self.base).clone();
         for change in &self.changes {
@@ -252,15 +270,15 @@ impl Transaction {
                     if matches!(e, StoreError::Conflict { .. })
                         && let Err(reload) = cp.resync().await
                     {
-                        tracing::error!(code = %reload.code, "{}", reload.message);
+                        tracing::error!(error = %reload, "reloading after a concurrent commit failed");
                     }
                     drop(guard);
-                    return Err(ApiError::from(e));
+                    return Err(ControlError::from(e));
                 }
             };
             let candidate = Arc::new(candidate);
             cp.config.store(Arc::clone(&candidate));
-            cp.cell.publish(snapshot);
+            let published = cp.cell.publish(snapshot);
             drop(guard);
             for change in &changes {
                 let (kind, key) = change.target();
@@ -276,11 +294,12 @@ impl Transaction {
                     "configuration changed"
                 );
             }
+            published?;
             Ok(candidate)
         });
         task.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "the commit task failed");
-            Err(ApiError::internal())
+            Err(ControlError::Internal)
         })
     }
 }
@@ -304,4 +323,84 @@ fn random_hex(n: usize) -> Result<String, StartError> {
     aws_lc_rs::rand::fill(&mut bytes)
         .map_err(|_| StartError::Crypto("no randomness available".into()))?;
     Ok(hex::encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_store::SqliteStore;
+
+    async fn control() -> Arc<ControlPlane> {
+        let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
+        let master = Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap());
+        Arc::new(
+            ControlPlane::open(Arc::new(store), master, Limits::default())
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn api(key: &str, revision: u64) -> Record {
+        Record {
+            kind: Kind::Api,
+            key: key.into(),
+            revision,
+            body: serde_json::json!({"path": key, "protocols": ["https"],
+                "serviceUrl": "https://backend.example"})
+            .to_string(),
+            sealed: None,
+        }
+    }
+
+    async fn put(cp: &Arc<ControlPlane>, key: &str) -> Result<Arc<Config>, ControlError> {
+        let mut tx = cp.begin().await;
+        let revision = tx.revision();
+        tx.put(api(key, revision));
+        tx.commit().await
+    }
+
+    #[tokio::test]
+    async fn a_writer_without_http_commits_and_publishes() {
+        let cp = control().await;
+        let snapshots = cp.snapshots();
+        let config = put(&cp, "orders").await.unwrap();
+        assert_eq!(config.revision, 1);
+        assert_eq!(snapshots.serving(), 1);
+        assert_eq!(snapshots.load().apis.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_change_is_a_model_error_and_changes_nothing() {
+        let cp = control().await;
+        let mut tx = cp.begin().await;
+        tx.put(Record {
+            body: "{not json".into(),
+            ..api("orders", 1)
+        });
+        let error = tx.commit().await.unwrap_err();
+        assert!(matches!(error, ControlError::Model(_)), "{error:?}");
+        assert_eq!(cp.config().revision, 0);
+        assert_eq!(cp.snapshots().load().apis.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_gateway_that_fails_to_take_a_commit_is_reported_not_hidden() {
+        let cp = control().await;
+        let snapshots = cp.snapshots();
+        snapshots.on_publish(Box::new(|s| {
+            assert!(s.revision != 1, "the gateway cannot take revision 1");
+        }));
+        let error = put(&cp, "orders").await.unwrap_err();
+        let ControlError::NotPublished(e) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!((e.revision, e.serving), (1, 0));
+        assert_eq!(snapshots.serving(), 0);
+        assert!(snapshots.failure().is_some());
+
+        // The lock the panic ran under is not poisoned for good: the next change is served.
+        put(&cp, "billing").await.unwrap();
+        assert_eq!(snapshots.serving(), 2);
+        assert!(snapshots.failure().is_none());
+    }
 }
