@@ -1,17 +1,25 @@
 //! Gatehouse's configuration store: where committed configuration lives.
 //!
 //! [`Store`] is the one interface the control plane writes through: load everything, commit a
-//! change set atomically, read and write a few service-wide facts. [`SqliteStore`] implements it
-//! on an embedded SQLite file (WAL, full sync); PostgreSQL, for several gateway nodes sharing one
-//! configuration, implements the same trait with its own migrations.
+//! change set atomically, read and write a few service-wide facts, and follow commits made by
+//! other nodes. [`SqliteStore`] implements it on an embedded SQLite file (WAL, full sync);
+//! [`PostgresStore`], for several gateway nodes sharing one configuration, implements the same
+//! trait with its own migrations and a `LISTEN/NOTIFY` change feed. One conformance suite
+//! (`conformance.rs`) runs against both.
 //!
 //! The store keeps neutral [`Record`]s and knows nothing of what they mean: typing, validation
 //! and sealing belong to `gatehouse-model`. It must not depend on the management API or the
 //! gateway.
 
+#[cfg(test)]
+mod conformance;
 mod migrate;
+mod postgres;
 mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -73,6 +81,17 @@ pub struct Snapshot {
     pub records: Vec<Record>,
 }
 
+/// What a store's change feed says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// A commit (maybe by another node) made this the store's revision.
+    Revision(u64),
+    /// The feed (re)connected: changes may have been missed, compare revisions.
+    Resync,
+    /// The feed lost its connection; it reconnects by itself.
+    Lost,
+}
+
 /// Persistent configuration: the control plane's only way to the database.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -89,6 +108,18 @@ pub trait Store: Send + Sync {
     /// `Conflict` when another writer committed since `expected`; database failures.
     async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError>;
 
+    /// The revision of the last committed change (cheap: for polling).
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn revision(&self) -> Result<u64, StoreError>;
+
+    /// A feed of commits made through any connection to this store, for stores that several
+    /// nodes share; `None` when this process is the only writer (SQLite).
+    fn follow(&self) -> Option<tokio::sync::mpsc::Receiver<Signal>> {
+        None
+    }
+
     /// Reads a service-wide fact.
     ///
     /// # Errors
@@ -101,4 +132,12 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// Database failures.
     async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError>;
+}
+
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
+
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("revision {v} out of range")))
 }

@@ -1,82 +1,137 @@
-//! A small migration runner for migrations compiled into the binary.
+//! Schema migrations, per backend, through sqlx's own migrator: checksums of applied steps are
+//! checked on every start (a changed step is refused), steps newer than this build are
+//! refused, and on PostgreSQL an advisory lock makes nodes that start at once migrate once.
 //!
-//! sqlx's own runner reads migration files at run time or needs its macros; Gatehouse ships
-//! as one binary, so each backend lists its migrations with `include_str!` and this applies
-//! the missing ones, each in its own transaction.
+//! The SQL is compiled into the binary (`include_str!`), so Gatehouse ships as one file and
+//! needs no sqlx macros at build time.
 
-use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
+use std::borrow::Cow;
+
+use sqlx::SqliteConnection;
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 
 use crate::StoreError;
 
-/// One schema step.
-pub(crate) struct Migration {
-    pub(crate) version: i64,
-    pub(crate) name: &'static str,
-    pub(crate) sql: &'static str,
-}
+/// One backend's steps: version, name, SQL.
+type Steps = &'static [(i64, &'static str, &'static str)];
 
 /// SQLite's migrations, in order.
-pub(crate) const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_entities.sql",
-        sql: include_str!("../migrations/sqlite/0001_entities.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_api_protocols.sql",
-        sql: include_str!("../migrations/sqlite/0002_api_protocols.sql"),
-    },
+const SQLITE: Steps = &[
+    (
+        1,
+        "entities",
+        include_str!("../migrations/sqlite/0001_entities.sql"),
+    ),
+    (
+        2,
+        "api protocols",
+        include_str!("../migrations/sqlite/0002_api_protocols.sql"),
+    ),
 ];
 
-/// Applies every migration newer than the database's version.
-pub(crate) async fn run(
-    conn: &mut SqliteConnection,
-    migrations: &[Migration],
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (\
-            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+/// PostgreSQL's migrations, in order (its own numbering: it never had SQLite's old data).
+const POSTGRES: Steps = &[(
+    1,
+    "entities",
+    include_str!("../migrations/postgres/0001_entities.sql"),
+)];
+
+fn migrator(steps: Steps, up_to: Option<i64>) -> Migrator {
+    Migrator::with_migrations(
+        steps
+            .iter()
+            .filter(|(version, ..)| up_to.is_none_or(|last| *version <= last))
+            .map(|&(version, name, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(name),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(sql),
+                    false,
+                )
+            })
+            .collect(),
     )
-    .execute(&mut *conn)
+}
+
+/// The newest schema version this build knows.
+fn known(steps: Steps) -> i64 {
+    steps.last().map_or(0, |s| s.0)
+}
+
+fn error(e: MigrateError, steps: Steps) -> StoreError {
+    match e {
+        MigrateError::VersionMissing(found) => StoreError::SchemaTooNew {
+            found,
+            known: known(steps),
+        },
+        MigrateError::ExecuteMigration(source, version) => StoreError::Migration {
+            version,
+            name: steps
+                .iter()
+                .find(|s| s.0 == version)
+                .map_or("unknown", |s| s.1),
+            source,
+        },
+        MigrateError::Execute(e) => StoreError::Database(e),
+        other => StoreError::Corrupt(format!("schema migrations: {other}")),
+    }
+}
+
+/// Brings an SQLite database up to date (up to `up_to`, for tests of old schemas).
+pub(crate) async fn sqlite(
+    conn: &mut SqliteConnection,
+    up_to: Option<i64>,
+) -> Result<(), StoreError> {
+    adopt_legacy_table(conn).await?;
+    migrator(SQLITE, up_to)
+        .run(&mut *conn)
+        .await
+        .map_err(|e| error(e, SQLITE))?;
+    Ok(())
+}
+
+/// Brings a PostgreSQL database up to date, under sqlx's advisory lock.
+pub(crate) async fn postgres(pool: &sqlx::PgPool) -> Result<(), StoreError> {
+    migrator(POSTGRES, None)
+        .run(pool)
+        .await
+        .map_err(|e| error(e, POSTGRES))
+}
+
+/// Data directories written before sqlx's migrator kept their applied steps in
+/// `schema_migrations`: those steps are recorded as applied (not run again) the first time.
+async fn adopt_legacy_table(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    let legacy: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+    )
+    .fetch_optional(&mut *conn)
     .await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+    let adopted: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if legacy.is_none() || adopted.is_some() {
+        return Ok(());
+    }
+    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
         .fetch_one(&mut *conn)
         .await?;
-    let current = current.unwrap_or(0);
-    let known = migrations.last().map_or(0, |m| m.version);
-    if current > known {
+    let applied = applied.unwrap_or(0);
+    if applied > known(SQLITE) {
         return Err(StoreError::SchemaTooNew {
-            found: current,
-            known,
+            found: applied,
+            known: known(SQLITE),
         });
     }
-    for m in migrations.iter().filter(|m| m.version > current) {
-        let wrap = |source| StoreError::Migration {
-            version: m.version,
-            name: m.name,
-            source,
-        };
-        let mut tx = conn.begin().await.map_err(wrap)?;
-        sqlx::raw_sql(AssertSqlSafe(m.sql))
-            .execute(&mut *tx)
-            .await
-            .map_err(wrap)?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) \
-             VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .execute(&mut *tx)
+    migrator(SQLITE, Some(applied))
+        .skip(&mut *conn, None)
         .await
-        .map_err(wrap)?;
-        tx.commit().await.map_err(wrap)?;
-        tracing::info!(
-            version = m.version,
-            name = m.name,
-            "applied schema migration"
-        );
-    }
+        .map_err(|e| error(e, SQLITE))?;
+    tracing::info!(
+        version = applied,
+        "schema migrations are now tracked by sqlx's migrator"
+    );
     Ok(())
 }

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection as _, Row as _};
 
-use crate::{Snapshot, Store, StoreError, migrate};
+use crate::{Snapshot, Store, StoreError, migrate, to_i64, to_u64};
 
 /// Configuration store on an SQLite database file.
 #[derive(Clone)]
@@ -60,7 +60,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         let mut conn = pool.acquire().await?;
-        migrate::run(&mut conn, migrate::SQLITE).await?;
+        migrate::sqlite(&mut conn, None).await?;
         drop(conn);
         Ok(Self { pool })
     }
@@ -114,14 +114,6 @@ fn owner_only_files(path: &Path) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
-}
-
-fn to_i64(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("revision {v} out of range")))
 }
 
 #[async_trait]
@@ -204,6 +196,13 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(next)
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(revision, "revision")
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -336,9 +335,11 @@ mod tests {
     }
 
     /// APIs stored before `protocols` was enforced were served on the plain listener; the
-    /// migration keeps them there (a new revision), and leaves explicit choices alone.
+    /// migration keeps them there (a new revision), and leaves explicit choices alone. The
+    /// database is one an earlier build wrote, with its own table of applied steps: sqlx's
+    /// migrator adopts it (step 1 is not run again) and applies step 2.
     #[tokio::test]
-    async fn apis_stored_with_the_old_protocols_default_keep_being_served_on_http() {
+    async fn old_databases_are_adopted_and_old_protocols_keep_being_served_on_http() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gatehouse.db");
         {
@@ -348,9 +349,18 @@ mod tests {
             let mut conn = sqlx::SqliteConnection::connect_with(&options)
                 .await
                 .unwrap();
-            migrate::run(&mut conn, &migrate::SQLITE[..1])
+            sqlx::raw_sql(include_str!("../migrations/sqlite/0001_entities.sql"))
+                .execute(&mut conn)
                 .await
                 .unwrap();
+            sqlx::raw_sql(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+                 applied_at TEXT NOT NULL); INSERT INTO schema_migrations VALUES \
+                 (1, '0001_entities.sql', '2026-11-01T00:00:00Z')",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
             for (key, protocols) in [("old", r#"["https"]"#), ("plain", r#"["http"]"#)] {
                 sqlx::query(
                     "INSERT INTO entities (kind, key, revision, body) VALUES ('api', ?, 3, ?)",
@@ -377,6 +387,45 @@ mod tests {
         };
         assert_eq!(body("old"), (serde_json::json!(["http", "https"]), 4));
         assert_eq!(body("plain"), (serde_json::json!(["http"]), 3));
+        store.close().await;
+
+        // Opening again runs nothing twice.
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.load().await.unwrap().revision, 4);
+    }
+
+    #[tokio::test]
+    async fn a_schema_newer_than_this_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        SqliteStore::open(&path).await.unwrap().close().await;
+        {
+            let options = SqliteConnectOptions::new().filename(&path);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (99, 'future', TRUE, x'00', 0)",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        let Err(e) = SqliteStore::open(&path).await else {
+            panic!("a newer schema opened");
+        };
+        assert!(
+            matches!(
+                e,
+                StoreError::SchemaTooNew {
+                    found: 99,
+                    known: 2
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,229 @@
+//! The PostgreSQL store, for several gateway nodes sharing one configuration: the same tables
+//! and revision rule as SQLite, plus a change feed (`LISTEN/NOTIFY`) so that a commit on one
+//! node reaches the others at once.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_model::{Change, Kind, Record};
+use sqlx::Row as _;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use tokio::sync::mpsc;
+
+use crate::{Signal, Snapshot, Store, StoreError, migrate, to_i64, to_u64};
+
+/// The channel every commit notifies, with the new revision as payload.
+const CHANNEL: &str = "gatehouse_config";
+
+/// Configuration store on a PostgreSQL database shared by every node.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL holds a password: never shown.
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://USER:PASS@HOST:PORT/DB`) and brings the schema up to
+    /// date; nodes starting at once migrate once (sqlx's advisory lock).
+    ///
+    /// # Errors
+    /// An invalid URL, a database that cannot be reached in `connect_timeout`, or a failed
+    /// migration.
+    pub async fn open(url: &str, connect_timeout: Duration) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("gatehouse");
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .min_connections(0)
+            // A database that is away must fail a write fast, not queue it.
+            .acquire_timeout(connect_timeout)
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .connect_with(options)
+            .await?;
+        migrate::postgres(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // REPEATABLE READ: the revision and the rows are from one moment.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows = sqlx::query("SELECT kind, key, revision, body, sealed FROM entities")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            let kind = Kind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown entity kind '{kind}'")))?;
+            records.push(Record {
+                kind,
+                key: row.try_get("key")?,
+                revision: to_u64(row.try_get("revision")?, "revision")?,
+                body: row.try_get("body")?,
+                sealed: row.try_get("sealed")?,
+            });
+        }
+        records.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+        Ok(Snapshot {
+            revision: to_u64(revision, "revision")?,
+            records,
+        })
+    }
+
+    async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError> {
+        let next = expected + 1;
+        let mut tx = self.pool.begin().await?;
+        // The row lock serialises commits from every node: the check and the writes cannot
+        // interleave with another node's, so a delete racing an attach elsewhere is decided
+        // here, on one revision.
+        let found: i64 =
+            sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        let found = to_u64(found, "revision")?;
+        if found != expected {
+            return Err(StoreError::Conflict { expected, found });
+        }
+        for change in changes {
+            match change {
+                Change::Put(r) => {
+                    sqlx::query(
+                        "INSERT INTO entities (kind, key, revision, body, sealed) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (kind, key) DO UPDATE SET \
+                         revision = excluded.revision, body = excluded.body, \
+                         sealed = excluded.sealed",
+                    )
+                    .bind(r.kind.as_str())
+                    .bind(&r.key)
+                    .bind(to_i64(r.revision)?)
+                    .bind(&r.body)
+                    .bind(r.sealed.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::Delete { kind, key } => {
+                    sqlx::query("DELETE FROM entities WHERE kind = $1 AND key = $2")
+                        .bind(kind.as_str())
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        sqlx::query("UPDATE config_revision SET revision = $1 WHERE id = 1")
+            .bind(to_i64(next)?)
+            .execute(&mut *tx)
+            .await?;
+        // Delivered when (and only if) the transaction commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(next.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(revision, "revision")
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        // ON CONFLICT DO NOTHING then a read: two nodes starting at once agree on one value.
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    fn follow(&self) -> Option<mpsc::Receiver<Signal>> {
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(listen(self.pool.clone(), tx));
+        Some(rx)
+    }
+}
+
+/// Listens for commits until the receiver goes away. After every (re)connection it sends
+/// `Resync`: notifications sent while it was not listening are lost, the store is not.
+async fn listen(pool: PgPool, tx: mpsc::Sender<Signal>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(error) => {
+                tracing::debug!(%error, "cannot listen for configuration changes yet");
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        listener.ignore_pool_close_event(true);
+        listener.eager_reconnect(false);
+        if let Err(error) = listener.listen(CHANNEL).await {
+            tracing::debug!(%error, "cannot listen for configuration changes yet");
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        backoff = Duration::from_millis(100);
+        if tx.send(Signal::Resync).await.is_err() {
+            return;
+        }
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) => {
+                    let signal = n.payload().parse().map_or(Signal::Resync, Signal::Revision);
+                    if tx.send(signal).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!("lost the database's change feed; reconnecting");
+                    if tx.send(Signal::Lost).await.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
