@@ -149,15 +149,21 @@ async fn metrics(State(s): State<AppState>) -> Response {
     }
 }
 
-/// `status` is `degraded` with a reason when the gateway does not serve the newest committed
-/// revision; `revision` is the one it serves.
+/// `status` is `degraded` with the reasons when the configuration store cannot be reached
+/// (the node serves what it has) or the gateway does not serve the newest committed revision;
+/// `revision` is the one the gateway serves, `committed` the newest this node knows.
 async fn health(State(s): State<AppState>) -> Response {
     let snapshots = s.cp.snapshots();
     let committed = s.cp.config().revision;
+    let reasons: Vec<String> =
+        s.cp.store_trouble()
+            .into_iter()
+            .chain(snapshots.failure().map(|f| f.to_string()))
+            .collect();
     let mut body = json!({"status": "ok", "revision": snapshots.serving(), "committed": committed});
-    if let Some(failure) = snapshots.failure() {
+    if !reasons.is_empty() {
         body["status"] = json!("degraded");
-        body["reason"] = json!(failure.to_string());
+        body["reasons"] = json!(reasons);
     }
     Json(body).into_response()
 }

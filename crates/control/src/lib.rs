@@ -15,18 +15,24 @@
 //! revision is refused (`Conflict`) and the node reloads.
 
 mod error;
+mod local;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gatehouse_model::{
     Change, Compiler, Config, Kind, ModelError, Record, SnapshotCell, Snapshots,
 };
 use gatehouse_pki::MasterKey;
-use gatehouse_store::{Store, StoreError};
+use gatehouse_store::{Signal, Store, StoreError};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use error::ControlError;
+pub use local::LocalError;
+use local::LocalSnapshot;
 
 /// Bounds on what one request may ask of the control plane.
 #[derive(Clone, Debug)]
@@ -57,8 +63,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     /// The master key is not the one the data was sealed with.
     #[error(
-        "the master key does not match the one this data directory was sealed with; start with \
-         the original key (GATEHOUSE_MASTER_KEY or --master-key-file)"
+        "the master key does not match the one the configuration store was sealed with; start \
+         with the original key (GATEHOUSE_MASTER_KEY or --master-key-file)"
     )]
     WrongMasterKey,
     /// Stored configuration does not load or compile.
@@ -67,10 +73,31 @@ pub enum StartError {
     /// Randomness or sealing failed.
     #[error("cannot initialise the data directory: {0}")]
     Crypto(String),
+    /// The store is away and there is no usable local snapshot to serve from.
+    #[error(
+        "cannot reach the configuration store, and there is no local snapshot of the \
+         configuration to serve from ({local}); start once with the store reachable"
+    )]
+    NoSnapshot {
+        /// Why the store failed.
+        #[source]
+        store: StoreError,
+        /// Why no local snapshot was used.
+        local: String,
+    },
+    /// The local snapshot could not be used.
+    #[error(transparent)]
+    Local(#[from] LocalError),
 }
 
 const KEY_CHECK: &str = "masterKeyCheck";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"gatehouse master key check";
+
+/// How often a node that shares its store asks for the store's revision, besides the change
+/// feed: the fallback when a notification is lost.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+type Records = BTreeMap<(Kind, String), Record>;
 
 /// The management side's state: the store, the current configuration and the snapshot cell.
 pub struct ControlPlane {
@@ -78,10 +105,16 @@ pub struct ControlPlane {
     compiler: Compiler,
     cell: Arc<SnapshotCell>,
     config: ArcSwap<Config>,
+    /// The records `config` was built from, as the store holds them: what the local snapshot
+    /// saves.
+    records: ArcSwap<Records>,
     writer: Arc<Mutex<()>>,
     epoch: String,
     limits: Limits,
     master: Arc<MasterKey>,
+    local: Option<LocalSnapshot>,
+    /// Why the store is not answering, while it is not.
+    trouble: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -94,19 +127,45 @@ impl std::fmt::Debug for ControlPlane {
 
 impl ControlPlane {
     /// Loads the configuration, checks the master key against the store, compiles and
-    /// publishes the first snapshot.
+    /// publishes the first snapshot. With `local` (a file in the data directory), the served
+    /// configuration is also saved there after every publish, and a start while the store is
+    /// away serves from it instead of failing.
     ///
     /// # Errors
-    /// A wrong master key, a store failure, or stored configuration that no longer compiles.
+    /// A wrong master key, a store failure (with no local snapshot to fall back on), or stored
+    /// configuration that no longer compiles.
     pub async fn open(
         store: Arc<dyn Store>,
         master: Arc<MasterKey>,
         limits: Limits,
+        local: Option<PathBuf>,
     ) -> Result<Self, StartError> {
-        check_master_key(store.as_ref(), &master).await?;
-        let epoch = store.init_meta("epoch", &random_hex(4)?).await?;
-        let loaded = store.load().await?;
-        let config = Config::load(loaded.records, loaded.revision, &master)?;
+        let local = local.map(LocalSnapshot::new);
+        let (epoch, revision, records, trouble) = match from_store(store.as_ref(), &master).await {
+            Ok((epoch, loaded)) => (epoch, loaded.revision, loaded.records, None),
+            Err(StartError::Store(error)) => {
+                let Some(file) = local.as_ref().filter(|l| l.exists()) else {
+                    return Err(StartError::NoSnapshot {
+                        store: error,
+                        local: local.as_ref().map_or_else(
+                            || "none is kept".to_owned(),
+                            |l| format!("{} does not exist", l.path().display()),
+                        ),
+                    });
+                };
+                let saved = file.load(&master)?;
+                let why = format!(
+                    "the configuration store is unreachable ({error}); serving revision {} \
+                     from the local snapshot {}",
+                    saved.revision,
+                    file.path().display()
+                );
+                tracing::warn!("{why}");
+                (saved.epoch, saved.revision, saved.records, Some(why))
+            }
+            Err(other) => return Err(other),
+        };
+        let config = Config::load(records.iter().cloned(), revision, &master)?;
         let compiler = Compiler::new(Arc::clone(&master));
         let snapshot = compiler.compile(&config)?;
         tracing::info!(
@@ -125,16 +184,121 @@ impl ControlPlane {
                 unsupported.message
             );
         }
-        Ok(Self {
+        let cp = Self {
             store,
             compiler,
             cell: Arc::new(SnapshotCell::new(snapshot)),
             config: ArcSwap::from_pointee(config),
+            records: ArcSwap::from_pointee(index(records)),
             writer: Arc::new(Mutex::new(())),
             epoch,
             limits,
             master,
-        })
+            local,
+            trouble: std::sync::Mutex::new(trouble),
+        };
+        cp.save_local();
+        Ok(cp)
+    }
+
+    /// Follows commits made by other nodes on a shared store: the store's change feed, a
+    /// revision poll every [`POLL_INTERVAL`] when a notification is lost, and a full reload
+    /// when the feed reconnects. Each catch-up reloads everything from the store (never from
+    /// a notification's payload), recompiles and publishes the whole snapshot at once. Does
+    /// nothing for a store only this process writes.
+    pub fn follow(self: &Arc<Self>) {
+        let Some(mut feed) = self.store.follow() else {
+            return;
+        };
+        let cp = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut poll = tokio::time::interval(POLL_INTERVAL);
+            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let signal = tokio::select! {
+                    signal = feed.recv() => match signal {
+                        Some(signal) => signal,
+                        None => return,
+                    },
+                    _ = poll.tick() => Signal::Resync,
+                };
+                let Some(cp) = cp.upgrade() else {
+                    return;
+                };
+                match signal {
+                    Signal::Revision(revision) if revision <= cp.config.load().revision => {}
+                    Signal::Lost => cp.set_trouble(Some(
+                        "lost the connection to the configuration store; serving the last \
+                         configuration from memory"
+                            .to_owned(),
+                    )),
+                    Signal::Revision(_) | Signal::Resync => {
+                        if let Err(error) = cp.catch_up().await {
+                            tracing::debug!(%error, "cannot catch up with the store yet");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Reloads from the store if it holds another revision than the one served.
+    async fn catch_up(&self) -> Result<(), ControlError> {
+        let result = async {
+            if self.store.revision().await? == self.config.load().revision {
+                return Ok(());
+            }
+            // Under the writer lock: a local commit in flight finishes first, then the
+            // revisions are compared again.
+            let _writer = self.writer.lock().await;
+            if self.store.revision().await? != self.config.load().revision {
+                self.resync().await?;
+            }
+            Ok(())
+        }
+        .await;
+        match &result {
+            Ok(()) => self.set_trouble(None),
+            Err(ControlError::Store(e)) => self.set_trouble(Some(format!(
+                "the configuration store is unreachable ({e}); serving revision {} from memory",
+                self.config.load().revision
+            ))),
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Why the store is not answering, while it is not (for `/health`).
+    pub fn store_trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_trouble(&self, trouble: Option<String>) {
+        let mut slot = self.trouble.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() && trouble.is_none() {
+            tracing::info!("the configuration store is reachable again");
+        }
+        *slot = trouble;
+    }
+
+    /// Saves the served configuration to the local snapshot, if one is kept. A failure is
+    /// logged, not fatal: the store still holds the configuration.
+    fn save_local(&self) {
+        let Some(local) = &self.local else {
+            return;
+        };
+        let records = self.records.load();
+        if let Err(error) = local.save(
+            &self.master,
+            self.config.load().revision,
+            &self.epoch,
+            records.values(),
+        ) {
+            tracing::error!(%error, "cannot save the local snapshot of the configuration");
+        }
     }
 
     /// Where the data plane reads snapshots from: read-only, it cannot publish.
@@ -185,14 +349,21 @@ impl ControlPlane {
     /// writer committed first.
     async fn resync(&self) -> Result<(), ControlError> {
         let loaded = self.store.load().await?;
-        let config = Config::load(loaded.records, loaded.revision, &self.master)?;
+        let config = Config::load(
+            loaded.records.iter().cloned(),
+            loaded.revision,
+            &self.master,
+        )?;
         let snapshot = self.compiler.compile(&config)?;
-        tracing::warn!(
+        tracing::info!(
             revision = config.revision,
             "the store was changed by another writer; reloaded it"
         );
         self.config.store(Arc::new(config));
-        self.cell.publish(snapshot)?;
+        self.records.store(Arc::new(index(loaded.records)));
+        let published = self.cell.publish(snapshot);
+        self.save_local();
+        published?;
         Ok(())
     }
 }
@@ -267,6 +438,13 @@ impl Transaction {
             let revision = match result {
                 Ok(revision) => revision,
                 Err(e) => {
+                    if !matches!(e, StoreError::Conflict { .. }) {
+                        cp.set_trouble(Some(format!(
+                            "the configuration store failed a write ({e}); serving revision {} \
+                             from memory",
+                            base.revision
+                        )));
+                    }
                     if matches!(e, StoreError::Conflict { .. })
                         && let Err(reload) = cp.resync().await
                     {
@@ -277,8 +455,22 @@ impl Transaction {
                 }
             };
             let candidate = Arc::new(candidate);
+            let mut records = (**cp.records.load()).clone();
+            for change in &changes {
+                match change {
+                    Change::Put(r) => {
+                        records.insert((r.kind, r.key.clone()), r.clone());
+                    }
+                    Change::Delete { kind, key } => {
+                        records.remove(&(*kind, key.clone()));
+                    }
+                }
+            }
             cp.config.store(Arc::clone(&candidate));
+            cp.records.store(Arc::new(records));
             let published = cp.cell.publish(snapshot);
+            cp.save_local();
+            cp.set_trouble(None);
             drop(guard);
             for change in &changes {
                 let (kind, key) = change.target();
@@ -302,6 +494,23 @@ impl Transaction {
             Err(ControlError::Internal)
         })
     }
+}
+
+/// The epoch and everything stored, after checking the master key.
+async fn from_store(
+    store: &dyn Store,
+    master: &MasterKey,
+) -> Result<(String, gatehouse_store::Snapshot), StartError> {
+    check_master_key(store, master).await?;
+    let epoch = store.init_meta("epoch", &random_hex(4)?).await?;
+    Ok((epoch, store.load().await?))
+}
+
+fn index(records: Vec<Record>) -> Records {
+    records
+        .into_iter()
+        .map(|r| ((r.kind, r.key.clone()), r))
+        .collect()
 }
 
 async fn check_master_key(store: &dyn Store, master: &MasterKey) -> Result<(), StartError> {
@@ -334,7 +543,7 @@ mod tests {
         let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
         let master = Arc::new(MasterKey::from_bytes(&[7u8; 32]).unwrap());
         Arc::new(
-            ControlPlane::open(Arc::new(store), master, Limits::default())
+            ControlPlane::open(Arc::new(store), master, Limits::default(), None)
                 .await
                 .unwrap(),
         )

@@ -15,12 +15,22 @@ use gatehouse_admin::{
     AdminAuth, AllowedHosts, AppState, ControlPlane, GatewayLink, Limits, hash_token,
 };
 use gatehouse_pki::MasterKey;
-use gatehouse_store::{SqliteStore, Store};
+use gatehouse_store::{PostgresStore, SqliteStore, Store};
 use zeroize::Zeroizing;
 
 use crate::ServeArgs;
 
 const TOKEN_HASH_META: &str = "adminTokenHash";
+
+/// The node's sealed copy of the configuration it serves, kept when the store is shared.
+const LOCAL_SNAPSHOT: &str = "config-snapshot.sealed";
+
+/// The admin token's hash as last read from a shared store, for a start while it is away.
+const TOKEN_HASH_FILE: &str = "admin-token.sha256";
+
+/// How long a call to a shared database may wait for a connection: writes fail fast (503)
+/// while it is away.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a server is started with: `serve`'s flags, or what `demo` chooses.
 pub(crate) struct Config {
@@ -47,6 +57,8 @@ pub(crate) struct Config {
     pub(crate) http1_engine: gatehouse_proxy::Http1Engine,
     /// The admin token, overriding `GATEHOUSE_ADMIN_TOKEN` and the stored one.
     pub(crate) admin_token: Option<Zeroizing<String>>,
+    /// A PostgreSQL URL shared by several nodes; `None`: SQLite in the data directory.
+    pub(crate) database_url: Option<Zeroizing<String>>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -76,6 +88,7 @@ impl From<&ServeArgs> for Config {
             backend_chain_cache: args.backend_chain_cache,
             http1_engine: args.http1_engine.into(),
             admin_token: None,
+            database_url: args.database_url.clone().map(Zeroizing::new),
         }
     }
 }
@@ -123,12 +136,29 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     let data_dir = &config.data_dir;
     create_private_dir(data_dir)?;
     let lock = lock_data_dir(data_dir)?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&data_dir.join("gatehouse.db"))
-            .await
-            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
-    );
-    let sealed_before = store.meta("masterKeyCheck").await?.is_some();
+    let (store, local): (Arc<dyn Store>, _) = match &config.database_url {
+        Some(url) => (
+            Arc::new(
+                PostgresStore::open(url, DATABASE_TIMEOUT)
+                    .context("--database-url must be postgres://USER:PASS@HOST:PORT/DB")?,
+            ),
+            Some(data_dir.join(LOCAL_SNAPSHOT)),
+        ),
+        None => (
+            Arc::new(
+                SqliteStore::open(&data_dir.join("gatehouse.db"))
+                    .await
+                    .with_context(|| format!("cannot open the store in {}", data_dir.display()))?,
+            ),
+            None,
+        ),
+    };
+    // A store that cannot be asked counts as sealed: a new key must never be generated for
+    // data that may exist.
+    let sealed_before = store
+        .meta("masterKeyCheck")
+        .await
+        .map_or(true, |check| check.is_some());
     let master = Arc::new(master_key(&config, sealed_before)?);
     let limits = Limits {
         max_body_bytes: config.max_body_bytes,
@@ -138,10 +168,10 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         },
         ..Limits::default()
     };
-    let cp = Arc::new(ControlPlane::open(Arc::clone(&store), master, limits).await?);
+    let cp = Arc::new(ControlPlane::open(Arc::clone(&store), master, limits, local).await?);
     let auth = Arc::new(match &config.admin_token {
         Some(token) => AdminAuth::from_token(token),
-        None => admin_auth(store.as_ref(), data_dir).await?,
+        None => admin_auth(store.as_ref(), data_dir, config.database_url.is_some()).await?,
     });
 
     let provider = Arc::new(gatehouse_proxy::backend_provider());
@@ -159,6 +189,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         provider,
     ));
     gateway.attach(&cp.snapshots());
+    cp.follow();
 
     let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
         .await
@@ -356,6 +387,14 @@ fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a 0600 file whole, replacing any earlier one (a temporary file renamed over it).
+fn replace_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    write_private_file(&tmp, contents)?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
 /// Holds an exclusive lock on the data directory for the life of the process: two servers on
 /// one SQLite file would each believe their in-memory configuration is current.
 fn lock_data_dir(dir: &Path) -> anyhow::Result<fs::File> {
@@ -433,7 +472,10 @@ fn read_key_file(path: &PathBuf) -> anyhow::Result<MasterKey> {
 
 /// The admin token check: `GATEHOUSE_ADMIN_TOKEN`, else the stored hash, else a new token
 /// whose hash is stored and which is written once to `DATA_DIR/admin-token`.
-async fn admin_auth(store: &dyn Store, data_dir: &Path) -> anyhow::Result<AdminAuth> {
+///
+/// With a shared store (`shared`), the hash is also kept in `DATA_DIR/admin-token.sha256`, so a
+/// node restarted while the database is away still checks the same token.
+async fn admin_auth(store: &dyn Store, data_dir: &Path, shared: bool) -> anyhow::Result<AdminAuth> {
     if let Ok(token) = std::env::var("GATEHOUSE_ADMIN_TOKEN") {
         let token = Zeroizing::new(token);
         if token.trim().len() < 16 {
@@ -441,7 +483,33 @@ async fn admin_auth(store: &dyn Store, data_dir: &Path) -> anyhow::Result<AdminA
         }
         return Ok(AdminAuth::from_token(token.trim()));
     }
-    if let Some(hash) = store.meta(TOKEN_HASH_META).await? {
+    let cached = data_dir.join(TOKEN_HASH_FILE);
+    let keep = |hash: &str| -> anyhow::Result<()> {
+        if shared {
+            replace_private_file(&cached, hash.as_bytes())?;
+        }
+        Ok(())
+    };
+    let stored = match store.meta(TOKEN_HASH_META).await {
+        Ok(stored) => stored,
+        Err(error) if shared => {
+            let hash = fs::read_to_string(&cached).with_context(|| {
+                format!(
+                    "cannot read the admin token's hash from the store ({error}) and {} is \
+                     missing; set GATEHOUSE_ADMIN_TOKEN",
+                    cached.display()
+                )
+            })?;
+            tracing::warn!(
+                "the store is unreachable; the admin token's hash comes from {}",
+                cached.display()
+            );
+            return Ok(AdminAuth::from_hash(hash.trim())?);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(hash) = stored {
+        keep(&hash)?;
         return Ok(AdminAuth::from_hash(&hash)?);
     }
     let mut bytes = Zeroizing::new([0u8; 32]);
@@ -465,8 +533,10 @@ async fn admin_auth(store: &dyn Store, data_dir: &Path) -> anyhow::Result<AdminA
     if stored != hash_token(&token) {
         // Another node sharing the store initialised the token first; use its hash.
         let _ = fs::remove_file(&path);
+        keep(&stored)?;
         return Ok(AdminAuth::from_hash(&stored)?);
     }
+    keep(&stored)?;
     tracing::info!(path = %path.display(), "generated the admin token and wrote it to this file");
     Ok(AdminAuth::from_token(&token))
 }

@@ -101,6 +101,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_GATEWAY_TLS_LISTEN")]
     pub(crate) gateway_tls_listen: Option<SocketAddr>,
 
+    /// PostgreSQL database shared by several gateway nodes
+    /// (postgres://USER:PASS@HOST:PORT/DB); without it, SQLite in the data directory. Every
+    /// node needs the same master key (GATEHOUSE_MASTER_KEY or --master-key-file).
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+
     /// File holding the master key (base64 of 32 bytes) that encrypts private keys and
     /// passwords at rest. GATEHOUSE_MASTER_KEY (the key itself) takes precedence.
     #[arg(long, env = "GATEHOUSE_MASTER_KEY_FILE")]

@@ -211,28 +211,20 @@ async fn postgres_conforms() {
     let server = &server;
     suite(|n| async move {
         let url = server.database(&format!("case{n}")).await;
-        let a: Arc<dyn Store> = Arc::new(
-            PostgresStore::open(&url, Duration::from_secs(5))
-                .await
-                .unwrap(),
-        );
-        let b: Arc<dyn Store> = Arc::new(
-            PostgresStore::open(&url, Duration::from_secs(5))
-                .await
-                .unwrap(),
-        );
+        let a: Arc<dyn Store> =
+            Arc::new(PostgresStore::open(&url, Duration::from_secs(5)).unwrap());
+        let b: Arc<dyn Store> =
+            Arc::new(PostgresStore::open(&url, Duration::from_secs(5)).unwrap());
         (a, b)
     })
     .await;
 
     // Two nodes starting at once on a new database migrate once.
     let url = server.database("together").await;
-    let (x, y) = tokio::join!(
-        PostgresStore::open(&url, Duration::from_secs(5)),
-        PostgresStore::open(&url, Duration::from_secs(5))
-    );
-    let (x, y) = (x.unwrap(), y.unwrap());
-    assert_eq!(x.revision().await.unwrap(), 0);
+    let x = PostgresStore::open(&url, Duration::from_secs(5)).unwrap();
+    let y = PostgresStore::open(&url, Duration::from_secs(5)).unwrap();
+    let (rx, ry) = tokio::join!(x.revision(), y.revision());
+    assert_eq!((rx.unwrap(), ry.unwrap()), (0, 0));
 
     // A commit on one node reaches the other's feed, after the feed's first Resync.
     let mut feed = y.follow().unwrap();

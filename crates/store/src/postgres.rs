@@ -3,13 +3,14 @@
 //! node reaches the others at once.
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use gatehouse_model::{Change, Kind, Record};
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use tokio::sync::mpsc;
+use tokio::sync::{OnceCell, mpsc};
 
 use crate::{Signal, Snapshot, Store, StoreError, migrate, to_i64, to_u64};
 
@@ -20,6 +21,9 @@ const CHANNEL: &str = "gatehouse_config";
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Set once the schema is up to date; until then every call first tries to migrate, so
+    /// a node can start while the database is away and catch up when it returns.
+    migrated: Arc<OnceCell<()>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -30,24 +34,33 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://USER:PASS@HOST:PORT/DB`) and brings the schema up to
-    /// date; nodes starting at once migrate once (sqlx's advisory lock).
+    /// A store on `url` (`postgres://USER:PASS@HOST:PORT/DB`). Nothing is connected yet: the
+    /// first call connects and brings the schema up to date (nodes starting at once migrate
+    /// once: sqlx's advisory lock), and each call waits at most `connect_timeout` for a
+    /// connection, so a database that is away fails calls fast instead of queueing them.
     ///
     /// # Errors
-    /// An invalid URL, a database that cannot be reached in `connect_timeout`, or a failed
-    /// migration.
-    pub async fn open(url: &str, connect_timeout: Duration) -> Result<Self, StoreError> {
+    /// An invalid URL.
+    pub fn open(url: &str, connect_timeout: Duration) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("gatehouse");
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .min_connections(0)
-            // A database that is away must fail a write fast, not queue it.
             .acquire_timeout(connect_timeout)
             .idle_timeout(Some(Duration::from_secs(300)))
-            .connect_with(options)
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            migrated: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// The pool, once the schema is up to date.
+    async fn ready(&self) -> Result<&PgPool, StoreError> {
+        self.migrated
+            .get_or_try_init(|| migrate::postgres(&self.pool))
             .await?;
-        migrate::postgres(&pool).await?;
-        Ok(Self { pool })
+        Ok(&self.pool)
     }
 
     /// Closes every connection.
@@ -59,7 +72,7 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn load(&self) -> Result<Snapshot, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.ready().await?.begin().await?;
         // REPEATABLE READ: the revision and the rows are from one moment.
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
@@ -93,7 +106,7 @@ impl Store for PostgresStore {
 
     async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError> {
         let next = expected + 1;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.ready().await?.begin().await?;
         // The row lock serialises commits from every node: the check and the writes cannot
         // interleave with another node's, so a delete racing an attach elsewhere is decided
         // here, on one revision.
@@ -148,7 +161,7 @@ impl Store for PostgresStore {
 
     async fn revision(&self) -> Result<u64, StoreError> {
         let revision: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(self.ready().await?)
             .await?;
         to_u64(revision, "revision")
     }
@@ -156,7 +169,7 @@ impl Store for PostgresStore {
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.ready().await?)
             .await?)
     }
 
@@ -165,11 +178,11 @@ impl Store for PostgresStore {
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(self.ready().await?)
             .await?;
         Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
-            .fetch_one(&self.pool)
+            .fetch_one(self.ready().await?)
             .await?)
     }
 

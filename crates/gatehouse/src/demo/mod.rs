@@ -243,6 +243,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         backend_chain_cache: true,
         http1_engine: gatehouse_proxy::Http1Engine::default(),
         admin_token: Some(token.clone()),
+        database_url: None,
     })
     .await
     .context("cannot start Gatehouse")?;

@@ -8,6 +8,7 @@
 
 mod certificates;
 mod cli;
+mod cluster;
 mod demo;
 mod differential;
 mod edge;

@@ -233,6 +233,9 @@ pub async fn start(options: Options) -> Backend {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                // As production back ends do: without it, a response written in two parts
+                // waits for the gateway's delayed ACK (40 ms) on new connections.
+                let _ = tcp.set_nodelay(true);
                 let (seen, connections, acceptor, resumed) = (
                     Arc::clone(&seen),
                     Arc::clone(&connections),
