@@ -74,6 +74,15 @@ GATEHOUSES = {
     "gatehouse-counting": {"bin": COUNTING_BIN, "admin": 8304, "gw": 8384,
                            "args": ["--gateway-tls-listen", "127.0.0.1:8385"]},
 }
+# M8: three nodes on one PostgreSQL (started by M8 on PG_PORT), sharing one master key.
+PG_PORT = 8399
+CLUSTER_KEY = base64.b64encode(bytes(range(32))).decode()
+for _n in (1, 2, 3):
+    GATEHOUSES[f"node{_n}"] = {
+        "bin": BIN, "admin": 8310 + _n, "gw": 8390 + _n,
+        "args": ["--database-url", f"postgres://postgres@127.0.0.1:{PG_PORT}/gatehouse"],
+        "env": {"GATEHOUSE_MASTER_KEY": CLUSTER_KEY}}
+    PIDFILE[f"node{_n}"] = f"node{_n}.pid"
 gh_procs = {}  # Gatehouse processes running, by GATEHOUSES key
 
 results = {}
@@ -205,7 +214,7 @@ def start_gatehouse(name):
     admin listener answers. Its configuration, once made, is kept in the data dir."""
     g = GATEHOUSES[name]
     data = os.path.join(WORK, f"{name}-data")
-    env = {**os.environ, "GATEHOUSE_ADMIN_TOKEN": TOKEN, "RUST_LOG": "warn"}
+    env = {**os.environ, "GATEHOUSE_ADMIN_TOKEN": TOKEN, "RUST_LOG": "warn", **g.get("env", {})}
     logf = open(os.path.join(WORK, f"{name}.log"), "a")
     proc = subprocess.Popen(
         ["taskset", "-c", SRVCPU, g["bin"], "serve", "--data-dir", data,
@@ -758,6 +767,103 @@ def m6():
         f"responses with the old certificate: {wrong} of {len(samples)}")
 
 
+def start_postgres():
+    """A throwaway PostgreSQL for M8 (Debian's initdb and pg_ctl; as nobody when root). Returns
+    the pg_ctl command prefix, for stopping it."""
+    binary = shutil.which("initdb")
+    bindir = os.path.dirname(os.path.realpath(binary)) if binary else sorted(
+        d for d in (f"/usr/lib/postgresql/{v}/bin" for v in os.listdir("/usr/lib/postgresql"))
+        if os.path.exists(d + "/initdb"))[-1]
+    # Not under WORK: nobody must be able to reach it (WORK is private to its owner).
+    pg = tempfile.mkdtemp(prefix="gatehouse-bench-pg.")
+    as_user = {}
+    if os.geteuid() == 0:
+        os.chown(pg, 65534, 65534)
+        as_user = {"user": 65534, "group": 65534}
+    def run(*args):
+        done = subprocess.run(list(args), capture_output=True, text=True, cwd=pg, **as_user)
+        if done.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {done.stdout}{done.stderr}")
+    run(f"{bindir}/initdb", "-D", f"{pg}/data", "-U", "postgres", "--auth=trust", "--no-sync")
+    ctl = [f"{bindir}/pg_ctl", "-D", f"{pg}/data", "-l", f"{pg}/log"]
+    run(*ctl, "-o", f"-p {PG_PORT} -k {pg} -c listen_addresses=127.0.0.1", "-w", "start")
+    run(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "gatehouse")
+    def stop():
+        run(*ctl, "-m", "fast", "stop")
+        shutil.rmtree(pg, ignore_errors=True)
+    return stop
+
+
+def m8():
+    """Three Gatehouse nodes on one PostgreSQL: 200 certificate changes spread over their
+    management APIs; for each, how long until each node's gateway presents the new certificate
+    (the back end's X-Client-CN), and until each node's /health reports the new revision."""
+    log("## M8 propagation across three nodes on one PostgreSQL (200 changes, round-robin writers)")
+    stop_pg = start_postgres()
+    nodes = ["node1", "node2", "node3"]
+    try:
+        for n in nodes:
+            start_gatehouse(n)
+        configure_gatehouse("node1")
+        gw = lambda n: f"http://127.0.0.1:{GATEHOUSES[n]['gw']}/p/"
+        admin = lambda n: f"http://127.0.0.1:{GATEHOUSES[n]['admin']}"
+        for n in nodes:
+            wait_ready(gw(n))
+
+        def until(node, check, t0):
+            while True:
+                if check(node):
+                    return (time.perf_counter() - t0) * 1000
+                if time.perf_counter() - t0 > 10:
+                    raise RuntimeError(f"M8: a change did not reach {node} in 10 s")
+                time.sleep(0.0005)
+
+        def presents(want):
+            def check(node):
+                with urllib.request.urlopen(gw(node)) as r:
+                    return want in r.headers.get("X-Client-CN", "")
+            return check
+
+        def serves(revision):
+            def check(node):
+                with urllib.request.urlopen(admin(node) + "/health") as r:
+                    return json.loads(r.read())["revision"] >= revision
+            return check
+
+        own, others, health = [], [], []
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(3) as pool:
+            for i in range(200):
+                writer = nodes[i % 3]
+                to, want = ("client-b", "gateway-b") if i % 2 == 0 else ("client-a", "gateway-a")
+                t0 = time.perf_counter()
+                api("PUT", "/apis/p/gatewayCredentials",
+                    {"properties": {"type": "clientCertificate", "certificateId": to}}, admin=admin(writer))
+                with urllib.request.urlopen(admin(writer) + "/health") as r:
+                    revision = json.loads(r.read())["revision"]
+                t1 = time.perf_counter()
+                seen = list(pool.map(lambda n: until(n, presents(want), t0), nodes))
+                for n, ms in zip(nodes, seen):
+                    (own if n == writer else others).append(ms)
+                readers = [n for n in nodes if n != writer]
+                health += list(pool.map(lambda n: until(n, serves(revision), t1), readers))
+        q = lambda xs, p: sorted(xs)[min(len(xs) - 1, round((len(xs) - 1) * p))]
+        results["m8"] = {
+            "own": {"p50": q(own, .5), "p99": q(own, .99), "max": max(own)},
+            "others": {"p50": q(others, .5), "p99": q(others, .99), "max": max(others)},
+            "health": {"p50": q(health, .5), "p99": q(health, .99), "max": max(health)},
+        }
+        for key, label in (("own", "the writer's own gateway presents it"),
+                           ("others", "the two other nodes' gateways present it"),
+                           ("health", "the two other nodes report the revision (/health, from the writer's)")):
+            r = results["m8"][key]
+            log(f"  {label}: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms")
+    finally:
+        for n in nodes:
+            stop_gatehouse(n)
+        stop_pg()
+
+
 def s_client_probe(port):
     """One `openssl s_client` handshake: what the proxy negotiates with an OpenSSL client."""
     out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "gateway.local",
@@ -1057,6 +1163,15 @@ def summary():
         wires = [m[k]["wire_resumed"] for k in ("nginx", "haproxy", "gatehouse")]
         log("| (c) resumed handshakes in the wire check | " + " | ".join(
             f"{w['resumed']} of {w['server_hellos']}" if w else "-" for w in wires) + " | | |")
+    if "m8" in results:
+        m = results["m8"]
+        log("| M8 change to effect on three nodes (ms) | p50 | p99 | max |")
+        log("|---|---|---|---|")
+        for key, label in (("own", "writer's gateway presents the new certificate"),
+                           ("others", "other nodes' gateways present it"),
+                           ("health", "other nodes serve the revision (/health)")):
+            log(f"| {label} | {m[key]['p50']:.1f} | {m[key]['p99']:.1f} | {m[key]['max']:.1f} |")
+        log("| Kong's reference: `db_update_frequency` polling, default 5 s | up to 5,000 | | |")
     with open(os.path.join(WORK, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     with open(os.path.join(WORK, "summary.md"), "w") as f:
@@ -1065,7 +1180,7 @@ def summary():
 
 
 def main():
-    steps = sys.argv[1:] or ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "alloc"]
+    steps = sys.argv[1:] or ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "alloc"]
     model = sh("grep -m1 'model name' /proc/cpuinfo").split(":")[1].strip()
     log(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, {os.cpu_count()} cores, "
         f"{model}, kernel {os.uname().release}")
