@@ -184,7 +184,10 @@ mod tests {
         let file = std::fs::read(local.path()).unwrap();
         assert!(!file.windows(6).any(|w| w == b"orders"));
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(local.path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(local.path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
 
         let saved = local.load(&master).unwrap();
