@@ -15,6 +15,7 @@ mod auth;
 mod error;
 mod handlers;
 mod host;
+mod listing;
 pub mod openapi;
 mod portal;
 mod request;
@@ -72,6 +73,9 @@ pub struct AppState {
     pub sessions: Arc<portal::Sessions>,
     /// The `Host` names the listener answers to.
     pub allowed_hosts: Arc<AllowedHosts>,
+    /// Fetches and refreshes certificates referenced from secret stores; `None` refuses
+    /// references.
+    pub secrets: Option<Arc<gatehouse_secrets::Refresher>>,
 }
 
 impl std::fmt::Debug for AppState {

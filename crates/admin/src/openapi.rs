@@ -25,6 +25,14 @@ fn create(properties: Value) -> Value {
     json!({"type": "object", "required": ["properties"], "properties": {"properties": properties}})
 }
 
+/// A list whose items are not an entity of their own.
+fn list_of_inline(item: Value) -> Value {
+    json!({
+        "type": "object",
+        "properties": {"value": {"type": "array", "items": item}, "count": {"type": "integer"}}
+    })
+}
+
 fn list_of(item: &str) -> Value {
     json!({
         "type": "object",
@@ -56,7 +64,24 @@ fn schemas() -> Value {
         m.insert("legacyEncryption".into(), json!({"type": "boolean"}));
         m.insert("chainLength".into(), json!({"type": "integer"}));
         m.insert("version".into(), json!({"type": "integer"}));
+        m.insert(
+            "source".into(),
+            json!({"type": "string", "enum": ["upload", "file", "keyVault", "rollback"]}),
+        );
         m.insert("uploaded".into(), date.clone());
+        m.insert("versionsKept".into(), json!({"type": "integer"}));
+        let status = json!({"type": "object", "properties": {
+            "code": string, "message": string, "timeStampUtc": date}});
+        m.insert(
+            "keyVault".into(),
+            json!({"type": "object", "properties": {
+                "secretIdentifier": string, "identityClientId": string, "lastStatus": status}}),
+        );
+        m.insert(
+            "file".into(),
+            json!({"type": "object", "properties": {
+                "path": string, "keyPath": string, "passwordFile": string, "lastStatus": status}}),
+        );
     }
     let mut ca_props = cert_facts;
     if let Some(m) = ca_props.as_object_mut() {
@@ -149,8 +174,21 @@ fn schemas() -> Value {
             "data": {"type": "string", "description": "base64 of a PKCS#12 (.pfx) file; write-only"},
             "password": {"type": "string", "description": "write-only"},
             "pem": {"type": "string", "description": "certificate chain and private key, PEM; write-only"},
+            "keyVault": {"type": "object", "required": ["secretIdentifier"], "properties": {
+                "secretIdentifier": {"type": "string", "description": "https://VAULT/secrets/NAME (latest) or .../NAME/VERSION"},
+                "identityClientId": {"type": "string", "description": "a user-assigned managed identity"}}},
+            "file": {"type": "object", "required": ["path"], "properties": {
+                "path": {"type": "string", "description": "absolute path of a .pfx/.p12 or PEM file, re-read when it changes"},
+                "keyPath": {"type": "string", "description": "the PEM key, when in its own file (tls.key)"},
+                "passwordFile": {"type": "string", "description": "a file whose first line is the password"}}},
             "allowExpired": {"type": "boolean", "default": false}
         }})),
+        "CertificateVersionList": list_of_inline(json!({"type": "object", "properties": {
+            "version": {"type": "integer"}, "thumbprint": string, "subject": string,
+            "expirationDate": date, "source": string, "activated": date,
+            "current": {"type": "boolean"}}})),
+        "CertificateRollback": {"type": "object", "required": ["version"], "properties": {
+            "version": {"type": "integer", "description": "an earlier version, from /versions"}}},
         "CaCertificate": entity(json!({"type": "object", "properties": ca_props})),
         "CaCertificateList": list_of("CaCertificate"),
         "CaCertificateCreate": create(json!({"type": "object", "required": ["data"], "properties": {

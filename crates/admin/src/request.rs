@@ -71,6 +71,25 @@ impl FromRequest<AppState> for Properties {
     }
 }
 
+/// A small JSON body of an action route (`POST .../rollback`), read within the body limit and
+/// typed; unknown fields and wrong types are a 400 naming the field.
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.cp.limits().max_body_bytes;
+        let bytes = read_limited(req.into_body(), limit).await?;
+        let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("InvalidJson", format!("the body is not valid JSON: {e}"))
+        })?;
+        gatehouse_model::entity::from_properties(body)
+            .map(JsonBody)
+            .map_err(ApiError::from)
+    }
+}
+
 /// The path's ids, checked: 1 to 80 of `[A-Za-z0-9._-]`, a letter or digit first. A bad id is a
 /// 400 on every route (not a 404), with the parameter named.
 async fn path_ids(parts: &mut Parts, state: &AppState) -> Result<Vec<String>, ApiError> {

@@ -3,7 +3,7 @@
 //! every route and no route can be undocumented.
 
 use axum::Router;
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
 use crate::handlers::{apis, backends, certificates as certs, hostnames, policies};
@@ -43,6 +43,7 @@ macro_rules! routes {
     (@upper get) => { "GET" };
     (@upper put) => { "PUT" };
     (@upper delete) => { "DELETE" };
+    (@upper post) => { "POST" };
     (@schema -) => { None };
     (@schema $name:ident) => { Some(stringify!($name)) };
 }
@@ -63,6 +64,12 @@ routes! {
         "Delete a client certificate; 409 while referenced", - -> -;
     get "/certificates/{certificateId}/usages" => certs::certificate_usages,
         "Every API, operation, back end and policy that references the certificate", - -> UsageList;
+    get "/certificates/{certificateId}/versions" => certs::certificate_versions,
+        "The current version and the earlier ones kept (the last 5): version, thumbprint, subject, expiry, source, when it became active", - -> CertificateVersionList;
+    post "/certificates/{certificateId}/refreshSecret" => certs::refresh_certificate,
+        "Fetch a keyVault or file referenced certificate now (APIM's route); a failure is recorded in lastStatus", - -> Certificate;
+    post "/certificates/{certificateId}/rollback" => certs::rollback_certificate,
+        "Make an earlier version current again, as a new version (pools roll over as on upload)", CertificateRollback -> Certificate;
 
     get "/caCertificates" => certs::list_ca_certificates,
         "List CA certificates", - -> CaCertificateList;

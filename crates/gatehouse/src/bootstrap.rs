@@ -59,6 +59,8 @@ pub(crate) struct Config {
     pub(crate) admin_token: Option<Zeroizing<String>>,
     /// A PostgreSQL URL shared by several nodes; `None`: SQLite in the data directory.
     pub(crate) database_url: Option<Zeroizing<String>>,
+    /// How often certificates referenced from secret stores are fetched again.
+    pub(crate) secret_refresh_interval: Duration,
 }
 
 impl From<&ServeArgs> for Config {
@@ -89,6 +91,7 @@ impl From<&ServeArgs> for Config {
             http1_engine: args.http1_engine.into(),
             admin_token: None,
             database_url: args.database_url.clone().map(Zeroizing::new),
+            secret_refresh_interval: Duration::from_secs(args.secret_refresh_interval.max(1)),
         }
     }
 }
@@ -190,6 +193,13 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     ));
     gateway.attach(&cp.snapshots());
     cp.follow();
+    let refresher = gatehouse_secrets::Refresher::new(
+        Arc::clone(&cp),
+        Arc::new(gatehouse_secrets::SecretStores::new(
+            gatehouse_secrets::Credentials::from_env(),
+        )),
+    );
+    refresher.run(config.secret_refresh_interval);
 
     let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
         .await
@@ -218,12 +228,14 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
 
     let metrics = gateway.metrics();
     let snapshots = cp.snapshots();
+    let refreshes = Arc::clone(&refresher);
     let traced = Arc::clone(&gateway);
     let app = gatehouse_admin::router(AppState {
         cp,
         auth,
         metrics: Some(Arc::new(move || {
             let mut text = metrics.render(&snapshots.load());
+            text.push_str(&refreshes.render_metrics());
             if let Some(count) = crate::allocations() {
                 text.push_str(&format!(
                     "# HELP gatehouse_allocations_total Heap allocations since start (a counting build).\n\
@@ -240,6 +252,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         }),
         sessions: Arc::default(),
         allowed_hosts,
+        secrets: Some(refresher),
     });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

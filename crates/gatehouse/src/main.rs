@@ -101,6 +101,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_GATEWAY_TLS_LISTEN")]
     pub(crate) gateway_tls_listen: Option<SocketAddr>,
 
+    /// Seconds between fetches of certificates referenced from a secret store (Key Vault, or
+    /// a mounted file, which is also read as soon as it changes).
+    #[arg(long, env = "GATEHOUSE_SECRET_REFRESH_INTERVAL", default_value_t = 300)]
+    pub(crate) secret_refresh_interval: u64,
+
     /// PostgreSQL database shared by several gateway nodes
     /// (postgres://USER:PASS@HOST:PORT/DB); without it, SQLite in the data directory. Every
     /// node needs the same master key (GATEHOUSE_MASTER_KEY or --master-key-file).

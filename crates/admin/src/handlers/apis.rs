@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::{find, find_operation};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::listing::ListQuery;
 use crate::request::{
-    PathId, PathIds, Properties, check_delete, check_put, entity, envelope, list, put_status,
+    PathId, PathIds, Properties, check_delete, check_put, entity, envelope, put_status,
 };
 
 const API_TYPE: &str = "Microsoft.ApiManagement/service/apis";
@@ -34,9 +35,9 @@ fn operation_json(api: &str, id: &str, o: &OperationProperties) -> Value {
 }
 
 /// `GET /apis`
-pub(crate) async fn list_apis(State(s): State<AppState>) -> Response {
+pub(crate) async fn list_apis(State(s): State<AppState>, query: ListQuery) -> Response {
     let config = s.cp.config();
-    list(
+    query.respond(
         config
             .apis
             .iter()
@@ -137,10 +138,11 @@ pub(crate) async fn delete_api(
 pub(crate) async fn list_operations(
     State(s): State<AppState>,
     PathId(api): PathId,
+    query: ListQuery,
 ) -> Result<Response, ApiError> {
     let config = s.cp.config();
     find(&config.apis, Kind::Api, &api)?;
-    Ok(list(
+    Ok(query.respond(
         config
             .operations_of(&api)
             .map(|(id, o)| operation_json(&api, id, &o.value))

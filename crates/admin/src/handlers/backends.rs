@@ -10,9 +10,8 @@ use serde_json::Value;
 use super::{find, in_use, usages_response};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{
-    PathId, Properties, check_delete, check_put, entity, envelope, list, put_status,
-};
+use crate::listing::ListQuery;
+use crate::request::{PathId, Properties, check_delete, check_put, entity, envelope, put_status};
 
 const BACKEND_TYPE: &str = "Microsoft.ApiManagement/service/backends";
 
@@ -24,9 +23,9 @@ fn backend_json(id: &str, b: &BackendProperties) -> Value {
 }
 
 /// `GET /backends`
-pub(crate) async fn list_backends(State(s): State<AppState>) -> Response {
+pub(crate) async fn list_backends(State(s): State<AppState>, query: ListQuery) -> Response {
     let config = s.cp.config();
-    list(
+    query.respond(
         config
             .backends
             .iter()

@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
 use gatehouse_model::Kind;
-use gatehouse_model::entity::certificate::{CaCertificateRecord, CertificateRecord, CheckedUpload};
+use gatehouse_model::entity::certificate::{
+    CaCertificateRecord, CertificateRecord, CertificateRequest, RefreshStatus, SecretReference,
+};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -11,6 +13,7 @@ use time::OffsetDateTime;
 use super::{find, in_use, usages_response};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::listing::ListQuery;
 use crate::request::{
     PathId, Properties, check_delete, check_put, entity, envelope, list, put_status,
 };
@@ -18,7 +21,7 @@ use crate::request::{
 const CERT_TYPE: &str = "Microsoft.ApiManagement/service/certificates";
 const CA_TYPE: &str = "Gatehouse/service/caCertificates";
 
-fn certificate_json(id: &str, c: &CertificateRecord) -> Value {
+pub(crate) fn certificate_json(id: &str, c: &CertificateRecord) -> Value {
     let mut props = serde_json::to_value(&c.metadata).unwrap_or_else(|_| json!({}));
     props["format"] = json!(c.format);
     if let Some(enc) = &c.encryption {
@@ -27,7 +30,30 @@ fn certificate_json(id: &str, c: &CertificateRecord) -> Value {
     props["legacyEncryption"] = json!(c.legacy_encryption);
     props["chainLength"] = json!(c.chain.len());
     props["version"] = json!(c.version);
+    props["source"] = json!(c.source.as_str());
     props["uploaded"] = json!(rfc3339(c.uploaded));
+    props["versionsKept"] = json!(c.previous.len());
+    let status = c.last_status.as_ref().map(|s| {
+        json!({"code": s.code, "message": s.message, "timeStampUtc": rfc3339(s.time_stamp_utc)})
+    });
+    match &c.reference {
+        Some(SecretReference::KeyVault(kv)) => {
+            props["keyVault"] = json!({
+                "secretIdentifier": kv.secret_identifier,
+                "identityClientId": kv.identity_client_id,
+                "lastStatus": status,
+            });
+        }
+        Some(SecretReference::File(file)) => {
+            props["file"] = json!({
+                "path": file.path,
+                "keyPath": file.key_path,
+                "passwordFile": file.password_file,
+                "lastStatus": status,
+            });
+        }
+        None => {}
+    }
     envelope(format!("/certificates/{id}"), CERT_TYPE, id, props)
 }
 
@@ -44,12 +70,23 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// `GET /certificates`
-pub(crate) async fn list_certificates(State(s): State<AppState>) -> Response {
+///
+/// `isKeyVaultRefreshFailed=true` (APIM's) keeps the referenced certificates whose last
+/// refresh failed, Key Vault and file references alike.
+pub(crate) async fn list_certificates(State(s): State<AppState>, query: ListQuery) -> Response {
     let config = s.cp.config();
-    list(
+    query.respond(
         config
             .certificates
             .iter()
+            .filter(|(_, c)| {
+                !query.refresh_failed
+                    || c.value.reference.is_some()
+                        && c.value
+                            .last_status
+                            .as_ref()
+                            .is_some_and(|s| s.code != "Success")
+            })
             .map(|(id, c)| certificate_json(id, &c.value))
             .collect(),
     )
@@ -69,7 +106,8 @@ pub(crate) async fn get_certificate(
     ))
 }
 
-/// `PUT /certificates/{id}`: upload a PKCS#12 (`data`, `password`) or PEM (`pem`) certificate.
+/// `PUT /certificates/{id}`: upload a PKCS#12 (`data`, `password`) or PEM (`pem`) certificate,
+/// or reference one in a secret store (`keyVault`, `file`), fetched and checked now.
 pub(crate) async fn put_certificate(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -79,24 +117,49 @@ pub(crate) async fn put_certificate(
     let limits = s.cp.limits().pki;
     // Key derivation is deliberately slow: it runs off the async workers, and before the
     // writer lock, so a large upload does not hold up other changes.
-    let upload = tokio::task::spawn_blocking(move || {
-        CheckedUpload::parse(props, &limits, OffsetDateTime::now_utc())
+    let request = tokio::task::spawn_blocking(move || {
+        CertificateRequest::parse(props, &limits, OffsetDateTime::now_utc())
     })
     .await
     .map_err(|_| ApiError::internal())??;
+    let (upload, reference) = match request {
+        CertificateRequest::Upload(upload) => (*upload, None),
+        CertificateRequest::Reference {
+            reference,
+            allow_expired,
+        } => {
+            let Some(secrets) = &s.secrets else {
+                return Err(ApiError::bad_request(
+                    "NotSupported",
+                    "this server does not fetch from secret stores; upload the certificate",
+                ));
+            };
+            let upload = secrets
+                .check(&reference, allow_expired)
+                .await
+                .map_err(|e| ApiError::bad_request(&e.code, e.message))?;
+            (upload, Some(reference))
+        }
+    };
     let mut tx = s.cp.begin().await;
     let existing = tx.config().certificates.get(&id).cloned();
     check_put(
         &headers,
         existing.as_ref().map(|e| s.cp.etag(e.revision)).as_deref(),
     )?;
-    let record = CertificateRecord::seal(
-        &upload,
-        &id,
-        tx.revision(),
-        s.cp.master(),
-        OffsetDateTime::now_utc(),
-    )?;
+    let now = OffsetDateTime::now_utc();
+    let mut record = CertificateRecord::seal(&upload, &id, tx.revision(), s.cp.master(), now)?
+        .succeeding(existing.as_ref().map(|e| &*e.value));
+    if let Some(reference) = reference {
+        record.source = reference.source();
+        record.fetched = Some(upload.thumbprint().to_owned());
+        record.reference = Some(reference);
+        record.last_status = Some(RefreshStatus {
+            code: "Success".into(),
+            message: "the certificate was fetched and checked".into(),
+            time_stamp_utc: now,
+        });
+    }
     let version = record.version;
     tx.put(record.to_record(&id, tx.revision())?);
     let config = tx.commit().await?;
@@ -104,12 +167,41 @@ pub(crate) async fn put_certificate(
     tracing::info!(
         certificate = %id,
         version,
+        source = c.value.source.as_str(),
         thumbprint = %c.value.metadata.thumbprint,
         subject = %c.value.metadata.subject,
         "certificate uploaded"
     );
     Ok(entity(
         put_status(existing.is_some()),
+        &s.cp.etag(c.revision),
+        certificate_json(&id, &c.value),
+    ))
+}
+
+/// `POST /certificates/{id}/refreshSecret` (APIM's route): fetch a referenced certificate now.
+/// A new certificate in the store becomes a new version; a failure is recorded in
+/// `lastStatus` and the last good version keeps serving. Answers the certificate either way.
+pub(crate) async fn refresh_certificate(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let config = s.cp.config();
+    let c = find(&config.certificates, Kind::Certificate, &id)?;
+    let (Some(secrets), Some(_)) = (&s.secrets, &c.value.reference) else {
+        return Err(ApiError::bad_request(
+            "NotReferenced",
+            format!(
+                "certificate '{id}' was uploaded; only certificates with a keyVault or file \
+                 reference are refreshed"
+            ),
+        ));
+    };
+    secrets.refresh(&id).await?;
+    let config = s.cp.config();
+    let c = find(&config.certificates, Kind::Certificate, &id)?;
+    Ok(entity(
+        StatusCode::OK,
         &s.cp.etag(c.revision),
         certificate_json(&id, &c.value),
     ))
@@ -137,6 +229,87 @@ pub(crate) async fn delete_certificate(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `GET /certificates/{id}/versions`: the current version and the earlier ones kept.
+pub(crate) async fn certificate_versions(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
+    let config = s.cp.config();
+    let c = &find(&config.certificates, Kind::Certificate, &id)?.value;
+    let version = |version: u64,
+                   m: &gatehouse_model::entity::certificate::CertificateMetadata,
+                   source: &str,
+                   activated,
+                   current: bool| {
+        json!({
+            "version": version,
+            "thumbprint": m.thumbprint,
+            "subject": m.subject,
+            "expirationDate": rfc3339(m.expiration_date),
+            "source": source,
+            "activated": rfc3339(activated),
+            "current": current,
+        })
+    };
+    let items = std::iter::once(version(
+        c.version,
+        &c.metadata,
+        c.source.as_str(),
+        c.uploaded,
+        true,
+    ))
+    .chain(
+        c.previous
+            .iter()
+            .map(|p| version(p.version, &p.metadata, p.source.as_str(), p.uploaded, false)),
+    )
+    .collect();
+    Ok(list(items))
+}
+
+/// Body of `POST /certificates/{id}/rollback`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rollback {
+    version: u64,
+}
+
+/// `POST /certificates/{id}/rollback` with `{"version": N}`: an earlier version becomes current
+/// as a new version (pools roll over as on an upload).
+pub(crate) async fn rollback_certificate(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    body: crate::request::JsonBody<Rollback>,
+) -> Result<Response, ApiError> {
+    let Rollback { version } = body.0;
+    let mut tx = s.cp.begin().await;
+    let current = find(&tx.config().certificates, Kind::Certificate, &id)?.clone();
+    check_put(&headers, Some(&s.cp.etag(current.revision)))?;
+    let restored = current.value.rollback(
+        &id,
+        version,
+        tx.revision(),
+        s.cp.master(),
+        OffsetDateTime::now_utc(),
+    )?;
+    tx.put(restored.to_record(&id, tx.revision())?);
+    let config = tx.commit().await?;
+    let c = find(&config.certificates, Kind::Certificate, &id)?;
+    tracing::info!(
+        certificate = %id,
+        from = version,
+        version = c.value.version,
+        thumbprint = %c.value.metadata.thumbprint,
+        "certificate rolled back"
+    );
+    Ok(entity(
+        StatusCode::OK,
+        &s.cp.etag(c.revision),
+        certificate_json(&id, &c.value),
+    ))
+}
+
 /// `GET /certificates/{id}/usages`
 pub(crate) async fn certificate_usages(
     State(s): State<AppState>,
@@ -148,9 +321,9 @@ pub(crate) async fn certificate_usages(
 }
 
 /// `GET /caCertificates`
-pub(crate) async fn list_ca_certificates(State(s): State<AppState>) -> Response {
+pub(crate) async fn list_ca_certificates(State(s): State<AppState>, query: ListQuery) -> Response {
     let config = s.cp.config();
-    list(
+    query.respond(
         config
             .ca_certificates
             .iter()

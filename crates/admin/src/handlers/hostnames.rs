@@ -11,9 +11,8 @@ use serde_json::Value;
 use super::find;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::request::{
-    PathId, Properties, check_delete, check_put, entity, envelope, list, put_status,
-};
+use crate::listing::ListQuery;
+use crate::request::{PathId, Properties, check_delete, check_put, entity, envelope, put_status};
 
 const HOSTNAME_TYPE: &str = "Microsoft.ApiManagement/service/hostnameConfigurations";
 
@@ -28,9 +27,9 @@ fn hostname_json(id: &str, h: &HostnameProperties) -> Value {
 }
 
 /// `GET /hostnameConfigurations`
-pub(crate) async fn list_hostnames(State(s): State<AppState>) -> Response {
+pub(crate) async fn list_hostnames(State(s): State<AppState>, query: ListQuery) -> Response {
     let config = s.cp.config();
-    list(
+    query.respond(
         config
             .hostnames
             .iter()

@@ -244,6 +244,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         http1_engine: gatehouse_proxy::Http1Engine::default(),
         admin_token: Some(token.clone()),
         database_url: None,
+        secret_refresh_interval: Duration::from_secs(300),
     })
     .await
     .context("cannot start Gatehouse")?;

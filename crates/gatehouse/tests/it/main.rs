@@ -19,6 +19,7 @@ mod gateway;
 mod lifecycle;
 mod policies;
 mod portal;
+mod secrets;
 mod security;
 mod support;
 mod upstreams;

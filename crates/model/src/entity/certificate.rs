@@ -82,6 +82,151 @@ pub struct CertificateRecord {
     /// The PKCS#8 private key, sealed; never in the body.
     #[serde(skip)]
     pub sealed_key: Vec<u8>,
+    /// Where this version came from.
+    #[serde(default)]
+    pub source: Source,
+    /// Earlier versions, newest first, at most [`KEPT_VERSIONS`]: what a rollback can restore.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<PastVersion>,
+    /// The secret-store reference the certificate is refreshed from, if it is not uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<SecretReference>,
+    /// How the last refresh from `reference` went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<RefreshStatus>,
+    /// The thumbprint last fetched through `reference`: a refresh makes a new version only when
+    /// the store holds something else, so a rollback stays until the secret itself changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<String>,
+}
+
+/// How many earlier versions of a certificate are kept for rollback.
+pub const KEPT_VERSIONS: usize = 5;
+
+/// Where a certificate version came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    /// A `PUT` with `data` or `pem`.
+    #[default]
+    Upload,
+    /// A mounted file (`properties.file`).
+    File,
+    /// An Azure Key Vault secret (`properties.keyVault`).
+    KeyVault,
+    /// `POST /certificates/{id}/rollback`.
+    Rollback,
+}
+
+impl Source {
+    /// The name responses use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::File => "file",
+            Self::KeyVault => "keyVault",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+/// An earlier version of a certificate, kept whole (its key sealed to its own version).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PastVersion {
+    /// Its version.
+    pub version: u64,
+    /// Facts about its leaf.
+    #[serde(flatten)]
+    pub metadata: CertificateMetadata,
+    /// `pkcs12` or `pem`.
+    pub format: String,
+    /// The PKCS#12 encryption, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    /// Whether that encryption is legacy.
+    #[serde(default)]
+    pub legacy_encryption: bool,
+    /// When it became active.
+    #[serde(with = "time::serde::rfc3339")]
+    pub uploaded: OffsetDateTime,
+    /// Where it came from.
+    #[serde(default)]
+    pub source: Source,
+    /// Its chain, DER.
+    #[serde(with = "der_list")]
+    pub chain: Vec<Vec<u8>>,
+    /// Its key, sealed with the context of its own version (ciphertext, never a key in clear).
+    #[serde(with = "der_one")]
+    pub sealed_key: Vec<u8>,
+}
+
+impl fmt::Debug for PastVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PastVersion")
+            .field("version", &self.version)
+            .field("thumbprint", &self.metadata.thumbprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reference to a certificate kept in a secret store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretReference {
+    /// An Azure Key Vault secret (APIM's `keyVault`).
+    KeyVault(KeyVaultReference),
+    /// A mounted file (a Kubernetes Secret, cert-manager's `keystore.p12` or `tls.crt` and
+    /// `tls.key`).
+    File(FileReference),
+}
+
+impl SecretReference {
+    /// The source a version fetched through this reference has.
+    pub fn source(&self) -> Source {
+        match self {
+            Self::KeyVault(_) => Source::KeyVault,
+            Self::File(_) => Source::File,
+        }
+    }
+}
+
+/// APIM's `properties.keyVault`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyVaultReference {
+    /// `https://VAULT/secrets/NAME` (latest version) or `.../NAME/VERSION` (pinned).
+    pub secret_identifier: String,
+    /// A user-assigned managed identity's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_client_id: Option<String>,
+}
+
+/// `properties.file`: a path the gateway reads, and the file holding the password, if any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileReference {
+    /// A .pfx / .p12 file, or PEM holding the certificate and its key.
+    pub path: String,
+    /// The PEM private key when it is in its own file (`tls.key` beside `tls.crt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<String>,
+    /// A file whose first line is the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
+
+/// The outcome of the last refresh (APIM's `lastStatus`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshStatus {
+    /// `Success`, or why it failed (`VaultUnreachable`, `Unauthorized`, `PasswordIncorrect`...).
+    pub code: String,
+    /// A message an operator can act on.
+    pub message: String,
+    /// When this outcome was first seen.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time_stamp_utc: OffsetDateTime,
 }
 
 impl fmt::Debug for CertificateRecord {
@@ -107,7 +252,9 @@ struct CertificateInput {
     #[serde(default)]
     allow_expired: bool,
     #[serde(default)]
-    key_vault: Option<serde_json::Value>,
+    key_vault: Option<KeyVaultReference>,
+    #[serde(default)]
+    file: Option<FileReference>,
 }
 
 impl Drop for CertificateInput {
@@ -126,6 +273,38 @@ impl Drop for CertificateInput {
 /// Maps a PKI refusal to a 400 carrying its stable code and its actionable message.
 pub fn pki_error(target: &str, error: &PkiError) -> ModelError {
     ModelError::invalid_field(error.code(), target, error.to_string())
+}
+
+/// What a `PUT /certificates/{id}` asks for: certificate material to check now, or a
+/// reference to fetch it from.
+#[derive(Debug)]
+pub enum CertificateRequest {
+    /// `data` or `pem`, checked.
+    Upload(Box<CheckedUpload>),
+    /// `keyVault` or `file`: fetched, then checked like an upload.
+    Reference {
+        /// Where the certificate lives.
+        reference: SecretReference,
+        /// Accept an expired certificate from it.
+        allow_expired: bool,
+    },
+}
+
+/// Certificate material as a secret store holds it.
+pub enum Material {
+    /// A PKCS#12 file and its password.
+    Pkcs12(Zeroizing<Vec<u8>>, Option<Zeroizing<String>>),
+    /// PEM text (certificate, chain and key) and the key's password.
+    Pem(Zeroizing<String>, Option<Zeroizing<String>>),
+}
+
+impl fmt::Debug for Material {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pkcs12(..) => "Material::Pkcs12",
+            Self::Pem(..) => "Material::Pem",
+        })
+    }
 }
 
 /// A checked upload, not yet sealed: parsing is the slow part (key derivation), so it runs
@@ -153,39 +332,45 @@ impl CheckedUpload {
         limits: &Limits,
         now: OffsetDateTime,
     ) -> Result<Self, ModelError> {
-        let input: CertificateInput = super::from_properties(properties)?;
-        if input.key_vault.is_some() {
-            return Err(ModelError::invalid_field(
-                crate::NOT_SUPPORTED,
-                "properties.keyVault",
-                "secret-store references are not supported yet; upload the certificate",
-            ));
+        match CertificateRequest::parse(properties, limits, now)? {
+            CertificateRequest::Upload(upload) => Ok(*upload),
+            CertificateRequest::Reference { .. } => Err(ModelError::invalid_field(
+                "InvalidProperty",
+                "properties",
+                "a reference is fetched, not uploaded",
+            )),
         }
-        let password = input.password.as_deref();
-        let certificate = match (&input.data, &input.pem) {
-            (Some(_), Some(_)) => {
-                return Err(ModelError::invalid_field(
-                    "InvalidProperty",
-                    "properties",
-                    "send either data (base64 PKCS#12) or pem, not both",
-                ));
+    }
+
+    /// Checks material fetched from a secret store exactly as an upload is checked.
+    ///
+    /// # Errors
+    /// The PKI layer's codes, with `target` naming where the material came from.
+    pub fn from_material(
+        material: &Material,
+        allow_expired: bool,
+        target: &str,
+        limits: &Limits,
+        now: OffsetDateTime,
+    ) -> Result<Self, ModelError> {
+        let certificate = match material {
+            Material::Pkcs12(der, password) => {
+                gatehouse_pki::parse_pkcs12(der, password.as_deref().map(String::as_str), limits)
             }
-            (None, None) => {
-                return Err(ModelError::invalid_field(
-                    "InvalidProperty",
-                    "properties.data",
-                    "is required: the base64 of a .pfx file (or send properties.pem)",
-                ));
+            Material::Pem(pem, password) => {
+                gatehouse_pki::parse_pem(pem, password.as_deref().map(String::as_str), limits)
             }
-            (Some(data), None) => {
-                let der = Zeroizing::new(decode_pkcs12_base64(data, limits)?);
-                gatehouse_pki::parse_pkcs12(&der, password, limits)
-                    .map_err(|e| pki_error("properties.data", &e))?
-            }
-            (None, Some(pem)) => gatehouse_pki::parse_pem(pem, password, limits)
-                .map_err(|e| pki_error("properties.pem", &e))?,
-        };
-        if !input.allow_expired {
+        }
+        .map_err(|e| pki_error(target, &e))?;
+        Self::checked(certificate, allow_expired, now)
+    }
+
+    fn checked(
+        certificate: gatehouse_pki::ClientCertificate,
+        allow_expired: bool,
+        now: OffsetDateTime,
+    ) -> Result<Self, ModelError> {
+        if !allow_expired {
             gatehouse_pki::check_validity(&certificate.info, now)
                 .map_err(|e| pki_error("properties", &e))?;
         }
@@ -193,6 +378,128 @@ impl CheckedUpload {
         gatehouse_pki::signing_key(&certificate.key).map_err(|e| pki_error("properties", &e))?;
         Ok(Self { certificate })
     }
+
+    /// The leaf's SHA-1 thumbprint.
+    pub fn thumbprint(&self) -> &str {
+        &self.certificate.info.thumbprint
+    }
+}
+
+impl CertificateRequest {
+    /// Parses the `properties` of a `PUT /certificates/{id}`: an upload is checked now; a
+    /// reference is returned for the caller to fetch.
+    ///
+    /// # Errors
+    /// One 400 per way the request can be wrong.
+    pub fn parse(
+        properties: serde_json::Value,
+        limits: &Limits,
+        now: OffsetDateTime,
+    ) -> Result<Self, ModelError> {
+        let input: CertificateInput = super::from_properties(properties)?;
+        let password = input.password.as_deref();
+        let given = [
+            input.data.is_some(),
+            input.pem.is_some(),
+            input.key_vault.is_some(),
+            input.file.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(ModelError::invalid_field(
+                "InvalidProperty",
+                "properties",
+                "send one of data (base64 PKCS#12), pem, keyVault or file",
+            ));
+        }
+        if let Some(key_vault) = &input.key_vault {
+            check_secret_identifier(&key_vault.secret_identifier)?;
+            return Ok(Self::Reference {
+                reference: SecretReference::KeyVault(key_vault.clone()),
+                allow_expired: input.allow_expired,
+            });
+        }
+        if let Some(file) = &input.file {
+            for (path, target) in [
+                (Some(&file.path), "properties.file.path"),
+                (file.key_path.as_ref(), "properties.file.keyPath"),
+                (file.password_file.as_ref(), "properties.file.passwordFile"),
+            ] {
+                if let Some(path) = path
+                    && !path.starts_with('/')
+                {
+                    return Err(ModelError::invalid_field(
+                        "InvalidProperty",
+                        target,
+                        "must be an absolute path",
+                    ));
+                }
+            }
+            if input.password.is_some() {
+                return Err(ModelError::invalid_field(
+                    "InvalidProperty",
+                    "properties.password",
+                    "a file reference reads its password from properties.file.passwordFile",
+                ));
+            }
+            return Ok(Self::Reference {
+                reference: SecretReference::File(file.clone()),
+                allow_expired: input.allow_expired,
+            });
+        }
+        let certificate = match (&input.data, &input.pem) {
+            (Some(data), None) => {
+                let der = Zeroizing::new(decode_pkcs12_base64(data, limits)?);
+                gatehouse_pki::parse_pkcs12(&der, password, limits)
+                    .map_err(|e| pki_error("properties.data", &e))?
+            }
+            (None, Some(pem)) => gatehouse_pki::parse_pem(pem, password, limits)
+                .map_err(|e| pki_error("properties.pem", &e))?,
+            _ => {
+                return Err(ModelError::invalid_field(
+                    "InvalidProperty",
+                    "properties.data",
+                    "is required: the base64 of a .pfx file (or send properties.pem, \
+                     properties.keyVault or properties.file)",
+                ));
+            }
+        };
+        Ok(Self::Upload(Box::new(CheckedUpload::checked(
+            certificate,
+            input.allow_expired,
+            now,
+        )?)))
+    }
+}
+
+/// `https://VAULT.vault.azure.net/secrets/NAME[/VERSION]`: https, a host, `secrets`, a name.
+fn check_secret_identifier(identifier: &str) -> Result<(), ModelError> {
+    let bad = |why: &str| {
+        ModelError::invalid_field(
+            "InvalidSecretIdentifier",
+            "properties.keyVault.secretIdentifier",
+            format!(
+                "{why}: expected https://VAULT/secrets/NAME or https://VAULT/secrets/NAME/VERSION"
+            ),
+        )
+    };
+    let rest = identifier
+        .strip_prefix("https://")
+        .ok_or_else(|| bad("must be an https URL"))?;
+    let mut parts = rest.split('/');
+    let host = parts.next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(bad("has no vault host"));
+    }
+    if parts.next() != Some("secrets") {
+        return Err(bad("is not a secret URL"));
+    }
+    let name = parts.next().unwrap_or_default();
+    let version = parts.next();
+    if name.is_empty() || version == Some("") || parts.next().is_some() || rest.contains(['?', '#'])
+    {
+        return Err(bad("has no secret name, or too many parts"));
+    }
+    Ok(())
 }
 
 impl CertificateRecord {
@@ -230,7 +537,105 @@ impl CertificateRecord {
             uploaded: now,
             chain: parsed.chain.iter().map(|c| c.as_ref().to_vec()).collect(),
             sealed_key,
+            source: Source::Upload,
+            previous: Vec::new(),
+            reference: None,
+            last_status: None,
+            fetched: None,
         })
+    }
+
+    /// This version as an earlier one.
+    fn as_past(&self) -> PastVersion {
+        PastVersion {
+            version: self.version,
+            metadata: self.metadata.clone(),
+            format: self.format.clone(),
+            encryption: self.encryption.clone(),
+            legacy_encryption: self.legacy_encryption,
+            uploaded: self.uploaded,
+            source: self.source,
+            chain: self.chain.clone(),
+            sealed_key: self.sealed_key.clone(),
+        }
+    }
+
+    /// Makes `self` the version after `current`, which joins the earlier versions (the oldest
+    /// beyond [`KEPT_VERSIONS`] are dropped).
+    #[must_use]
+    pub fn succeeding(mut self, current: Option<&CertificateRecord>) -> Self {
+        if let Some(current) = current {
+            self.previous = std::iter::once(current.as_past())
+                .chain(current.previous.iter().cloned())
+                .take(KEPT_VERSIONS)
+                .collect();
+        }
+        self
+    }
+
+    /// A new current version, `revision`, with the content of earlier version `version`: its key
+    /// is opened and sealed again for the new version, so pools roll over as on an upload.
+    ///
+    /// # Errors
+    /// `VersionNotFound` when `version` is not kept; an internal error when the key does not
+    /// open.
+    pub fn rollback(
+        &self,
+        id: &str,
+        version: u64,
+        revision: u64,
+        master: &MasterKey,
+        now: OffsetDateTime,
+    ) -> Result<Self, ModelError> {
+        let past = self
+            .previous
+            .iter()
+            .find(|p| p.version == version)
+            .ok_or_else(|| {
+                let kept: Vec<String> = self
+                    .previous
+                    .iter()
+                    .map(|p| p.version.to_string())
+                    .collect();
+                ModelError::invalid_field(
+                    "VersionNotFound",
+                    "version",
+                    format!(
+                        "certificate '{id}' keeps no version {version} (current {}, earlier: {})",
+                        self.version,
+                        if kept.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            kept.join(", ")
+                        }
+                    ),
+                )
+            })?;
+        let key = master
+            .open(
+                &past.sealed_key,
+                &seal_context(Kind::Certificate, id, past.version),
+            )
+            .map_err(|e| ModelError::internal(format!("version {version} does not open: {e}")))?;
+        let sealed_key = master
+            .seal(&key, &seal_context(Kind::Certificate, id, revision))
+            .map_err(|e| ModelError::internal(e.to_string()))?;
+        let restored = Self {
+            version: revision,
+            metadata: past.metadata.clone(),
+            format: past.format.clone(),
+            encryption: past.encryption.clone(),
+            legacy_encryption: past.legacy_encryption,
+            uploaded: now,
+            chain: past.chain.clone(),
+            sealed_key,
+            source: Source::Rollback,
+            previous: Vec::new(),
+            reference: self.reference.clone(),
+            last_status: self.last_status.clone(),
+            fetched: self.fetched.clone(),
+        };
+        Ok(restored.succeeding(Some(self)))
     }
 
     /// Opens the private key (PKCS#8 DER).

@@ -10,6 +10,7 @@ pub mod scripted;
 pub mod server;
 pub mod setup;
 pub mod tls;
+pub mod vault;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -100,12 +100,23 @@ pub struct Mtls {
 /// entity `svc`), and the API `echo` forwarding to it under `/base`. `configure` adjusts the
 /// back end's options (mode, ALPN, recycling).
 pub async fn mtls_setup(configure: impl FnOnce(&mut backend::Options)) -> Mtls {
-    let ca = TestCa::new("Gatehouse Test CA");
+    mtls_setup_with(TestCa::new("Gatehouse Test CA"), configure, |_| {}).await
+}
+
+/// [`mtls_setup`] with the back end's CA given, and the server's options adjusted by `serve`
+/// (environment, flags).
+pub async fn mtls_setup_with(
+    ca: TestCa,
+    configure: impl FnOnce(&mut backend::Options),
+    serve: impl FnOnce(&mut Options),
+) -> Mtls {
     let mut options = backend::Options::mtls(ca.server(&["localhost"], -1, 30));
     configure(&mut options);
     let backend = backend::start(options).await;
     let dir = tempfile::tempdir().unwrap();
-    let server = start(Options::new(dir.path()));
+    let mut server_options = Options::new(dir.path());
+    serve(&mut server_options);
+    let server = start(server_options);
     let api = server.api();
     api.put(
         "/caCertificates/test-ca",
