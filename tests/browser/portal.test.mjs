@@ -104,6 +104,27 @@ ui("upload with a wrong password shows the error, and the right one lists the ce
   assert.ok(row.includes(expiry) || row.includes(dayBefore), `expiry near ${expiry} in ${row}`);
 });
 
+ui("replacing a certificate keeps the old version, and the versions panel rolls back to it", async () => {
+  await page.fill("#upload-form [name=id]", CLIENT_ID);
+  await page.setInputFiles("#upload-form [name=file]", certs.clientPfx);
+  await page.fill("#upload-form [name=password]", PASSWORD);
+  await page.check("#upload-form [name=replace]");
+  await page.click("#upload-form button[type=submit]");
+  await page.waitForResponse((r) => r.url().endsWith("/ui/certificates") && r.request().method() === "POST");
+  await page.uncheck("#upload-form [name=replace]");
+  await page.locator(`#cert-${CLIENT_ID} button`, { hasText: "Versions" }).click();
+  await page.locator(`#versions-${CLIENT_ID}`).waitFor();
+  const rows = page.locator(`#versions-${CLIENT_ID} tbody tr`);
+  assert.equal(await rows.count(), 2);
+  assert.match(await rows.nth(0).innerText(), /current/);
+  assert.ok((await rows.nth(1).innerText()).includes(certs.clientThumbprint));
+  const older = (await rows.nth(1).innerText()).trim().split(/\s+/)[0];
+  await rows.nth(1).locator("button", { hasText: "Roll back" }).click();
+  await page.locator("#upload-result .ok", { hasText: "again" }).waitFor();
+  assert.match(await text("#upload-result"), new RegExp(`'${CLIENT_ID}' is version ${older} again`));
+  assert.ok(confirmations.some((c) => c.includes(`Make version ${older} of '${CLIENT_ID}' current again?`)));
+});
+
 ui("the back end's certificate is uploaded as a trusted CA", async () => {
   await page.click("nav >> text=CA certificates");
   await page.waitForURL(/ca-certificates$/);

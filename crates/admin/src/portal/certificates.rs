@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Form, Multipart, Path, State};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -29,6 +29,10 @@ pub(crate) struct CertRow {
     pub(crate) legacy: bool,
     pub(crate) format: String,
     pub(crate) is_ca: bool,
+    /// `upload`, `file`, `keyVault` or `rollback`.
+    pub(crate) source: String,
+    /// The secret-store reference's last status (`Success`, or why not), when referenced.
+    pub(crate) status: Option<String>,
 }
 
 impl CertRow {
@@ -57,6 +61,11 @@ impl CertRow {
             legacy: props["legacyEncryption"].as_bool().unwrap_or(false),
             format: props["format"].as_str().unwrap_or_default().to_string(),
             is_ca: props["isCa"].as_bool().unwrap_or(false),
+            source: props["source"].as_str().unwrap_or("upload").to_string(),
+            status: ["keyVault", "file"]
+                .iter()
+                .find_map(|k| props[*k]["lastStatus"]["code"].as_str())
+                .map(str::to_string),
         }
     }
 
@@ -316,4 +325,134 @@ pub(crate) async fn delete(State(state): State<AppState>, Path(id): Path<String>
 /// `DELETE /ui/ca-certificates/{id}`
 pub(crate) async fn ca_delete(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     delete_from(&state, &id, true).await
+}
+
+/// A version as the versions panel shows it.
+pub(crate) struct VersionRow {
+    pub(crate) version: u64,
+    pub(crate) thumbprint: String,
+    pub(crate) subject: String,
+    pub(crate) expires: String,
+    pub(crate) source: String,
+    pub(crate) activated: String,
+    pub(crate) current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "cert_versions.html")]
+struct Versions {
+    id: String,
+    versions: Vec<VersionRow>,
+}
+
+/// `GET /ui/certificates/{id}/versions`: the versions panel, with a rollback per earlier one.
+pub(crate) async fn versions(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if let Err(e) = check_ids(&[("id", &id)]) {
+        return error_at(&e, "#cert-notice");
+    }
+    let reply = api(
+        &state,
+        Method::GET,
+        &format!("/certificates/{id}/versions"),
+        None,
+    )
+    .await;
+    if !reply.ok() {
+        return error_at(&ErrorView::from_reply(&reply), "#cert-notice");
+    }
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let versions = reply.body["value"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|v| VersionRow {
+                    version: v["version"].as_u64().unwrap_or_default(),
+                    thumbprint: text(v, "thumbprint"),
+                    subject: text(v, "subject"),
+                    expires: text(v, "expirationDate")
+                        .get(..10)
+                        .unwrap_or_default()
+                        .to_string(),
+                    source: text(v, "source"),
+                    activated: text(v, "activated")
+                        .replace('T', " ")
+                        .get(..19)
+                        .unwrap_or_default()
+                        .to_string(),
+                    current: v["current"].as_bool().unwrap_or(false),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    retarget(render(&Versions { id, versions }), "#cert-notice")
+}
+
+/// `POST /ui/certificates/{id}/rollback` (form `version`).
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(e) = check_ids(&[("id", &id)]) {
+        return error_at(&e, "#cert-notice");
+    }
+    let Some(version) = form
+        .iter()
+        .find(|(k, _)| k == "version")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+    else {
+        return error_at(
+            &ErrorView::message("Choose a version to roll back to."),
+            "#cert-notice",
+        );
+    };
+    let reply = api(
+        &state,
+        Method::POST,
+        &format!("/certificates/{id}/rollback"),
+        Some(json!({ "version": version })),
+    )
+    .await;
+    if !reply.ok() {
+        return error_at(&ErrorView::from_reply(&reply), "#cert-notice");
+    }
+    let now = reply.body["properties"]["version"]
+        .as_u64()
+        .unwrap_or_default();
+    list_fragment(
+        &state,
+        false,
+        Some(format!(
+            "Certificate '{id}' is version {version} again (as version {now}): the next call presents it."
+        )),
+    )
+    .await
+}
+
+/// `POST /ui/certificates/{id}/refresh`: fetch a referenced certificate now.
+pub(crate) async fn refresh(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if let Err(e) = check_ids(&[("id", &id)]) {
+        return error_at(&e, "#cert-notice");
+    }
+    let reply = api(
+        &state,
+        Method::POST,
+        &format!("/certificates/{id}/refreshSecret"),
+        None,
+    )
+    .await;
+    if !reply.ok() {
+        return error_at(&ErrorView::from_reply(&reply), "#cert-notice");
+    }
+    let row = CertRow::from_entity(&reply.body);
+    let notice = match row.status.as_deref() {
+        Some("Success") | None => format!(
+            "Refreshed '{id}': thumbprint {}{}.",
+            row.thumb_head, row.thumb_tail
+        ),
+        Some(code) => {
+            format!("Refreshing '{id}' failed ({code}); the last good version keeps serving.")
+        }
+    };
+    list_fragment(&state, false, Some(notice)).await
 }

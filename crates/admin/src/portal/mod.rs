@@ -72,6 +72,15 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
             axum::routing::delete(certificates::delete),
         )
         .route(
+            "/ui/certificates/{id}/versions",
+            get(certificates::versions),
+        )
+        .route(
+            "/ui/certificates/{id}/rollback",
+            post(certificates::rollback),
+        )
+        .route("/ui/certificates/{id}/refresh", post(certificates::refresh))
+        .route(
             "/ui/ca-certificates",
             get(certificates::ca_page).post(certificates::ca_upload),
         )

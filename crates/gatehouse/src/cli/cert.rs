@@ -31,7 +31,11 @@ const CERT_ORDER: &[&str] = &[
     "legacyEncryption",
     "chainLength",
     "version",
+    "source",
     "uploaded",
+    "versionsKept",
+    "keyVault",
+    "file",
 ];
 
 /// `gatehouse cert ...`
@@ -60,6 +64,54 @@ pub(crate) enum CertCommand {
         #[command(flatten)]
         if_match: IfMatch,
     },
+    /// Reference a certificate in a secret store instead of uploading it: an Azure Key Vault
+    /// secret or a mounted file. It is fetched and checked now, and refreshed from then on.
+    Reference(ReferenceArgs),
+    /// Fetch a referenced certificate from its secret store now.
+    Refresh {
+        /// Certificate id.
+        id: String,
+    },
+    /// List a certificate's versions: the current one and the earlier ones kept.
+    Versions {
+        /// Certificate id.
+        id: String,
+    },
+    /// Make an earlier version current again (as a new version: the next call presents it).
+    Rollback {
+        /// Certificate id.
+        id: String,
+        /// The version to restore (see `cert versions`).
+        version: u64,
+    },
+}
+
+/// Flags of `gatehouse cert reference`.
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("store").required(true).args(["key_vault", "file"]))]
+pub(crate) struct ReferenceArgs {
+    /// Certificate id.
+    id: String,
+    /// A Key Vault secret: https://VAULT.vault.azure.net/secrets/NAME (latest version) or
+    /// .../NAME/VERSION.
+    #[arg(long, value_name = "URL")]
+    key_vault: Option<String>,
+    /// The client id of a user-assigned managed identity to read the vault with.
+    #[arg(long, requires = "key_vault")]
+    identity_client_id: Option<String>,
+    /// A mounted file: a .pfx/.p12, or PEM with the certificate (and its key unless
+    /// --key-file). Absolute path, as the server sees it.
+    #[arg(long, value_name = "PATH")]
+    file: Option<String>,
+    /// The PEM key in its own file (tls.key beside tls.crt).
+    #[arg(long, value_name = "PATH", requires = "file")]
+    key_file: Option<String>,
+    /// A file whose first line is the password of the .pfx or the key.
+    #[arg(long, value_name = "PATH", requires = "file")]
+    password_file: Option<String>,
+    /// Accept a certificate that has expired or is not yet valid.
+    #[arg(long)]
+    allow_expired: bool,
 }
 
 /// Flags of `gatehouse cert upload`.
@@ -142,7 +194,84 @@ pub(super) async fn run_cert(command: CertCommand, ctx: &Ctx) -> Result<String, 
             let what = format!("certificate '{id}'");
             ctx.delete(&path(&id), &if_match.if_match, &what).await
         }
+        CertCommand::Reference(args) => {
+            let mut props = Map::new();
+            if let Some(url) = &args.key_vault {
+                let mut kv = Map::new();
+                kv.insert("secretIdentifier".into(), Value::String(url.clone()));
+                if let Some(client) = &args.identity_client_id {
+                    kv.insert("identityClientId".into(), Value::String(client.clone()));
+                }
+                props.insert("keyVault".into(), Value::Object(kv));
+            }
+            if let Some(file) = &args.file {
+                let mut f = Map::new();
+                f.insert("path".into(), Value::String(file.clone()));
+                if let Some(key) = &args.key_file {
+                    f.insert("keyPath".into(), Value::String(key.clone()));
+                }
+                if let Some(password) = &args.password_file {
+                    f.insert("passwordFile".into(), Value::String(password.clone()));
+                }
+                props.insert("file".into(), Value::Object(f));
+            }
+            if args.allow_expired {
+                props.insert("allowExpired".into(), Value::Bool(true));
+            }
+            let value = ctx.http.put(&path(&args.id), Value::Object(props)).await?;
+            Ok(ctx.emit(&value, |v| render::show(v, CERT_ORDER)))
+        }
+        CertCommand::Refresh { id } => {
+            let value = ctx
+                .http
+                .post(&format!("{}/refreshSecret", path(&id)), None)
+                .await?;
+            Ok(ctx.emit(&value, |v| render::show(v, CERT_ORDER)))
+        }
+        CertCommand::Versions { id } => {
+            let value = ctx.http.get(&format!("{}/versions", path(&id))).await?;
+            Ok(ctx.emit(&value, versions_table))
+        }
+        CertCommand::Rollback { id, version } => {
+            let value = ctx
+                .http
+                .post(
+                    &format!("{}/rollback", path(&id)),
+                    Some(serde_json::json!({ "version": version })),
+                )
+                .await?;
+            Ok(ctx.emit(&value, |v| render::show(v, CERT_ORDER)))
+        }
     }
+}
+
+/// A certificate's versions: VERSION, THUMBPRINT, SUBJECT, EXPIRES, SOURCE, ACTIVE SINCE.
+fn versions_table(list: &Value) -> String {
+    let now = OffsetDateTime::now_utc();
+    let mut table = Table::new(&[
+        "VERSION",
+        "THUMBPRINT",
+        "SUBJECT",
+        "EXPIRES",
+        "SOURCE",
+        "ACTIVE SINCE",
+    ]);
+    for v in render::items(list) {
+        let current = if v["current"].as_bool() == Some(true) {
+            " (current)"
+        } else {
+            ""
+        };
+        table.row(vec![
+            format!("{}{current}", v["version"]),
+            render::thumbprint(&v["thumbprint"]),
+            render::text(&v["subject"]),
+            render::expires(&v["expirationDate"], now),
+            render::text(&v["source"]),
+            render::text(&v["activated"]),
+        ]);
+    }
+    table.render("no versions")
 }
 
 /// Runs `gatehouse ca ...`.

@@ -104,6 +104,17 @@ impl Http {
         parse(&answer)
     }
 
+    /// `POST path` of `body` (an action: rollback, refresh): the answer's JSON.
+    pub(super) async fn post(&self, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b))
+            .transpose()
+            .map_err(|e| Failure::Usage(format!("cannot encode the request: {e}")))?
+            .map(Bytes::from);
+        let answer = self.send(Method::POST, path, bytes, None).await?;
+        parse(&answer)
+    }
+
     /// `DELETE path` with `If-Match: if_match`.
     pub(super) async fn delete(&self, path: &str, if_match: &str) -> Result<(), Failure> {
         self.send(Method::DELETE, path, None, Some(if_match))

@@ -390,3 +390,57 @@ async fn ca_certificates_and_backends_with_tls_switches() {
         assert_eq!(run.stdout, "", "{bad}");
     }
 }
+
+#[tokio::test]
+async fn versions_rollback_and_a_mounted_file_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let cli = Cli::new(&server);
+    let pki = Pki::new();
+    let first = pki.self_signed("first", "/CN=first", KeyKind::EcP256);
+    let second = pki.self_signed("second", "/CN=second", KeyKind::EcP256);
+    let pem = |files: &crate::support::pki::CertFiles, name: &str| {
+        pki.write(
+            name,
+            &[pki.read(&files.cert), pki.read(&files.key)].concat(),
+        )
+    };
+    let (pem_a, pem_b) = (pem(&first, "a.pem"), pem(&second, "b.pem"));
+    cli.run(&format!("cert upload rot --pem {}", pem_a.display()))
+        .ok();
+    cli.run(&format!("cert upload rot --pem {}", pem_b.display()))
+        .ok();
+
+    let versions = cli.run("cert versions rot").ok();
+    let lines: Vec<&str> = versions.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", versions.stdout);
+    assert!(
+        cells(lines[1])[0].ends_with("(current)"),
+        "{}",
+        versions.stdout
+    );
+    assert_eq!(cells(lines[2])[4], "upload", "{}", versions.stdout);
+    let older = cells(lines[2])[0].to_owned();
+    let restored = cli.run(&format!("cert rollback rot {older}")).ok();
+    assert_eq!(restored.fields()["thumbprint"], pki.thumbprint(&first.cert));
+    assert_eq!(restored.fields()["source"], "rollback");
+    cli.run("cert rollback rot 999999")
+        .refused("VersionNotFound");
+
+    // A mounted file, referenced and refreshed.
+    let mounted = cli
+        .run(&format!(
+            "cert reference mounted --file {}",
+            pem_b.display()
+        ))
+        .ok();
+    assert_eq!(mounted.fields()["source"], "file");
+    assert_eq!(mounted.fields()["thumbprint"], pki.thumbprint(&second.cert));
+    std::fs::copy(&pem_a, &pem_b).unwrap();
+    let refreshed = cli.run("cert refresh mounted").ok();
+    assert_eq!(
+        refreshed.fields()["thumbprint"],
+        pki.thumbprint(&first.cert)
+    );
+    cli.run("cert refresh rot").refused("NotReferenced");
+}
