@@ -6,7 +6,7 @@ use gatehouse_control::ControlError;
 use gatehouse_model::{Detail, ModelError};
 use gatehouse_store::StoreError;
 use http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// An error answer: `{"error":{"code","message","details"}}` with its status.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// Each problem, with where it is.
     pub details: Vec<Detail>,
+    /// A pre-flight probe's diagnosis, when a probe is why the change was refused.
+    pub probe: Option<Value>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             code: code.to_string(),
             message: message.into(),
             details: Vec::new(),
+            probe: None,
         }
     }
 
@@ -110,6 +113,7 @@ impl From<ModelError> for ApiError {
             code: e.code().to_string(),
             message: e.to_string(),
             details: e.details().to_vec(),
+            probe: None,
         }
     }
 }
@@ -158,7 +162,11 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error = json!({"code": self.code, "message": self.message, "details": self.details});
+        let mut error =
+            json!({"code": self.code, "message": self.message, "details": self.details});
+        if let Some(probe) = self.probe {
+            error["probe"] = probe;
+        }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -34,6 +34,7 @@ use serde_json::json;
 pub use auth::{AdminAuth, InvalidTokenHash, hash_token};
 pub use error::ApiError;
 pub use gatehouse_control::{ControlPlane, Limits, StartError, Transaction};
+pub use handlers::probe::ProbeFn;
 pub use host::{AllowedHosts, InvalidHostName};
 pub use portal::Sessions;
 
@@ -76,6 +77,8 @@ pub struct AppState {
     /// Fetches and refreshes certificates referenced from secret stores; `None` refuses
     /// references.
     pub secrets: Option<Arc<gatehouse_secrets::Refresher>>,
+    /// The gateway's pre-flight probe, when a gateway runs in this process.
+    pub probe: Option<ProbeFn>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -187,6 +187,24 @@ fn schemas() -> Value {
             "version": {"type": "integer"}, "thumbprint": string, "subject": string,
             "expirationDate": date, "source": string, "activated": date,
             "current": {"type": "boolean"}}})),
+        "ProbeRequest": {"type": "object", "properties": {
+            "certificateId": {"type": "string", "description": "present this certificate instead of the configured one"}}},
+        "ProbeReport": {"type": "object", "properties": {
+            "success": {"type": "boolean"},
+            "code": {"type": "string", "description": "Success, or the failure code the gateway would report (BackendCertificateUntrusted, BackendCertificateNameMismatch, ClientCertificateRejected, BackendTlsNegotiationFailed, ...)"},
+            "message": string, "elapsedMs": {"type": "number"},
+            "backend": {"type": "object", "properties": {"id": string, "url": string}},
+            "tls": {"type": "object", "properties": {"protocol": string, "cipherSuite": string, "keyExchange": string, "alpn": string}},
+            "clientCertificate": {"type": "object", "properties": {
+                "requested": {"type": "boolean"}, "acceptedIssuers": strings,
+                "presented": {"type": "object", "properties": {"id": string, "thumbprint": string}},
+                "configured": {"type": "array", "items": {"type": "object"}}}},
+            "serverCertificate": {"type": "object", "properties": {
+                "chain": {"type": "array", "items": {"type": "object", "properties": {
+                    "subject": string, "issuer": string, "notBefore": date, "notAfter": date, "thumbprint": string}}},
+                "checks": {"type": "object", "properties": {"chain": string, "name": string, "pins": string},
+                           "description": "each check on its own: pass, off, or fail: why"}}}
+        }},
         "CertificateRollback": {"type": "object", "required": ["version"], "properties": {
             "version": {"type": "integer", "description": "an earlier version, from /versions"}}},
         "CaCertificate": entity(json!({"type": "object", "properties": ca_props})),

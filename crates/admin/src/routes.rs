@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
-use crate::handlers::{apis, backends, certificates as certs, hostnames, policies};
+use crate::handlers::{apis, backends, certificates as certs, hostnames, policies, probe};
 use crate::openapi;
 
 /// A management route and what `GET /openapi.json` says of it.
@@ -90,6 +90,8 @@ routes! {
         "Create or replace a back end", BackendCreate -> Backend;
     delete "/backends/{backendId}" => backends::delete_backend,
         "Delete a back end; 409 while a policy names it", - -> -;
+    post "/backends/{backendId}/probe" => probe::probe_backend,
+        "A real TLS handshake with the back end's settings (or {\"certificateId\"} to try another certificate): a diagnosis, no request sent", ProbeRequest -> ProbeReport;
     get "/backends/{backendId}/usages" => backends::backend_usages,
         "Policies and APIs that use the back end", - -> UsageList;
 
@@ -101,6 +103,8 @@ routes! {
         "Create or replace an API", ApiCreate -> Api;
     delete "/apis/{apiId}" => apis::delete_api,
         "Delete an API with its operations and policies", - -> -;
+    post "/apis/{apiId}/probe" => probe::probe_api,
+        "A real TLS handshake with the settings the API's calls use (or {\"certificateId\"} to try another certificate): a diagnosis, no request sent", ProbeRequest -> ProbeReport;
     get "/apis/{apiId}/operations" => apis::list_operations,
         "List an API's operations", - -> OperationList;
     get "/apis/{apiId}/operations/{operationId}" => apis::get_operation,

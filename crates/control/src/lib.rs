@@ -406,6 +406,20 @@ impl Transaction {
         });
     }
 
+    /// The snapshot the change would produce, compiled without committing anything: what a
+    /// pre-flight probe tests before the change is saved.
+    ///
+    /// # Errors
+    /// `Model` when the change is invalid or would not compile.
+    pub fn preview(&self) -> Result<gatehouse_model::Snapshot, ControlError> {
+        let mut candidate = (*self.base).clone();
+        for change in &self.changes {
+            candidate.apply(change, self.cp.master())?;
+        }
+        candidate.revision = self.next_revision;
+        Ok(self.cp.compiler.compile(&candidate)?)
+    }
+
     /// Validates (by compiling the resulting snapshot), commits, and publishes. Returns the
     /// new configuration.
     ///

@@ -230,6 +230,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     let snapshots = cp.snapshots();
     let refreshes = Arc::clone(&refresher);
     let traced = Arc::clone(&gateway);
+    let prober = Arc::clone(&gateway);
     let app = gatehouse_admin::router(AppState {
         cp,
         auth,
@@ -253,6 +254,10 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         sessions: Arc::default(),
         allowed_hosts,
         secrets: Some(refresher),
+        probe: Some(Arc::new(move |route, identities| {
+            let gateway = Arc::clone(&prober);
+            Box::pin(async move { gateway.probe(&route, &identities).await })
+        })),
     });
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

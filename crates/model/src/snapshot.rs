@@ -212,6 +212,9 @@ pub struct Snapshot {
     pub apis: Vec<ApiRoute>,
     /// Client certificates, by id.
     pub certificates: BTreeMap<String, Arc<ClientIdentity>>,
+    /// Every back end entity's route (its URL and settings), by id: what a probe of a back end
+    /// connects with.
+    pub backends: BTreeMap<String, Arc<BackendRoute>>,
     /// What the TLS listener serves, and what callers' certificates are checked against.
     pub front: Front,
 }
@@ -272,8 +275,12 @@ impl Compiler {
         cx.check_policy_references();
         // Every back end's references are resolved, not only those some API reaches today:
         // a back end naming a missing certificate is wrong before any API uses it.
-        for id in config.backends.keys() {
-            cx.settings_for_backend(id);
+        let mut backends = BTreeMap::new();
+        for (id, b) in &config.backends {
+            let settings = cx.settings_for_backend(id);
+            if let Ok(url) = ServiceUrl::parse(&b.value.url) {
+                backends.insert(id.clone(), Arc::new(BackendRoute { url, settings }));
+            }
         }
         let mut apis = Vec::with_capacity(config.apis.len());
         for (api_id, api) in &config.apis {
@@ -370,6 +377,7 @@ impl Compiler {
             revision: config.revision,
             apis,
             certificates,
+            backends,
             front,
         })
     }

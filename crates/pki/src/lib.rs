@@ -182,6 +182,28 @@ pub fn certificate_info(der: &[u8]) -> Result<CertificateInfo, PkiError> {
     info::parse_certificate(der).map(|parsed| parsed.info)
 }
 
+/// A distinguished name (DER, with or without its outer SEQUENCE, as servers send them in a
+/// CertificateRequest) as text, most specific first; `None` when it does not parse.
+pub fn distinguished_name(der: &[u8]) -> Option<String> {
+    info::format_name(der).ok().or_else(|| {
+        let mut wrapped = vec![0x30];
+        let len = der.len();
+        if len < 0x80 {
+            wrapped.push(u8::try_from(len).ok()?);
+        } else if len <= 0xff {
+            wrapped.extend([0x81, u8::try_from(len).ok()?]);
+        } else {
+            wrapped.extend([
+                0x82,
+                u8::try_from(len >> 8).ok()?,
+                u8::try_from(len & 0xff).ok()?,
+            ]);
+        }
+        wrapped.extend_from_slice(der);
+        info::format_name(&wrapped).ok()
+    })
+}
+
 /// Whether `issuer` (DER) issued `certificate` (DER): names match and the signature verifies
 /// with the issuer's key. `false` when either does not parse or the algorithm is unknown.
 pub fn issued_by(certificate: &[u8], issuer: &[u8]) -> bool {

@@ -23,11 +23,11 @@ use crate::tls::{HANDSHAKE, Observer, Presented};
 /// Where a pool's connections go, resolved when the pool is made: a pool connects to its own
 /// origin only, whatever a request's URI says.
 pub(crate) struct Origin {
-    https: bool,
-    host: String,
-    port: u16,
+    pub(crate) https: bool,
+    pub(crate) host: String,
+    pub(crate) port: u16,
     /// The TLS server name (SNI and the name the certificate is checked against).
-    server_name: Option<ServerName<'static>>,
+    pub(crate) server_name: Option<ServerName<'static>>,
 }
 
 impl Origin {
@@ -380,7 +380,7 @@ impl Connector {
 /// `subject="...", issuer="...", notAfter=...` of a certificate, for the log. The back end
 /// chose the names: they are quoted with Rust's escapes, so a quote or a line break in them
 /// cannot pass for another field or another log line, whatever the log format.
-fn describe_certificate(der: &[u8]) -> String {
+pub(crate) fn describe_certificate(der: &[u8]) -> String {
     match gatehouse_pki::certificate_info(der) {
         Ok(info) => format!(
             "subject={:?}, issuer={:?}, notAfter={}, thumbprint={}",

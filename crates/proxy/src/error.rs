@@ -184,7 +184,7 @@ impl Kind {
     }
 
     /// What the caller reads: what happened, and the setting that fixes it.
-    fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Kind::RouteNotFound => "Resource not found",
             Kind::InvalidRequestPath => {

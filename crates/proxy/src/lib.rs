@@ -22,6 +22,7 @@ mod head;
 mod headers;
 mod metrics;
 mod path;
+mod probe;
 mod relay;
 mod server;
 mod table;
@@ -124,6 +125,16 @@ impl Gateway {
         snapshots.on_publish(Box::new(move |snapshot| {
             apply(&shared, &pools, &front, snapshot);
         }));
+    }
+
+    /// A pre-flight probe of `route` presenting `identities`: a real TLS handshake with the
+    /// settings the gateway would use, and a diagnosis as JSON; no request is sent.
+    pub async fn probe(
+        &self,
+        route: &gatehouse_model::snapshot::BackendRoute,
+        identities: &[Arc<gatehouse_model::snapshot::ClientIdentity>],
+    ) -> serde_json::Value {
+        probe::probe(&self.pools, route, identities).await
     }
 
     /// What the gateway recorded of a traced call (`x-gatehouse-trace`), by request id.

@@ -34,6 +34,13 @@ pub(crate) struct Observer {
     pub(crate) server_certificate: Mutex<Option<CertificateDer<'static>>>,
     /// The client certificate presented: id and thumbprint.
     pub(crate) presented: Mutex<Option<Presented>>,
+    /// Keep everything for a diagnosis (the pre-flight probe): the whole chain and the CAs
+    /// the back end accepts. Off on the data path, where only the leaf is kept.
+    pub(crate) detailed: bool,
+    /// The back end's chain, leaf first (when `detailed`).
+    pub(crate) chain: Mutex<Vec<CertificateDer<'static>>>,
+    /// The issuers the back end said it accepts in its CertificateRequest (when `detailed`).
+    pub(crate) accepted_issuers: Mutex<Vec<Vec<u8>>>,
 }
 
 /// A client certificate as presented in a handshake.
@@ -324,6 +331,12 @@ impl ServerCertVerifier for BackendVerifier {
         let _ = HANDSHAKE.try_with(|o| {
             let mut slot = o.server_certificate.lock();
             *slot = Some(end_entity.clone().into_owned());
+            if o.detailed {
+                *o.chain.lock() = std::iter::once(end_entity)
+                    .chain(intermediates)
+                    .map(|c| c.clone().into_owned())
+                    .collect();
+            }
         });
         self.pins.check(end_entity)?;
         if self
@@ -407,7 +420,13 @@ impl ResolvesClientCert for ClientCertificates {
         root_hint_subjects: &[&[u8]],
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        let _ = HANDSHAKE.try_with(|o| o.certificate_requested.store(true, Ordering::Relaxed));
+        let _ = HANDSHAKE.try_with(|o| {
+            o.certificate_requested.store(true, Ordering::Relaxed);
+            if o.detailed {
+                *o.accepted_issuers.lock() =
+                    root_hint_subjects.iter().map(|h| h.to_vec()).collect();
+            }
+        });
         let wanted = |issuer: &[u8]| {
             root_hint_subjects
                 .iter()
@@ -468,6 +487,106 @@ fn check_dates(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), Error> {
     Ok(())
 }
 
+/// The verifier of a back end's TLS settings.
+fn backend_verifier(
+    settings: &TlsSettings,
+    chain_cache: bool,
+    roots: &SystemRoots,
+    provider: &Arc<CryptoProvider>,
+) -> BackendVerifier {
+    let chain = if settings.ca_roots.is_empty() {
+        roots.verifier.clone()
+    } else {
+        let mut store = RootCertStore::empty();
+        let (added, _) = store.add_parsable_certificates(settings.ca_roots.iter().cloned());
+        if added == 0 {
+            tracing::warn!("none of the back end's CA certificates can be a trust anchor");
+        }
+        verifier_for(store, provider)
+    };
+    BackendVerifier {
+        verified: VerifiedChains {
+            off: !chain_cache,
+            ..VerifiedChains::default()
+        },
+        chain,
+        validate_chain: settings.validate_chain,
+        validate_name: settings.validate_name,
+        direct: settings.ca_roots.clone(),
+        pins: Pins::new(&settings.pins),
+        algorithms: provider.signature_verification_algorithms,
+    }
+}
+
+/// Each check of a back end's certificate on its own: `pass`, `off`, or why it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checks {
+    pub(crate) chain: String,
+    pub(crate) name: String,
+    pub(crate) pins: String,
+}
+
+/// Runs the checks of `settings` on a chain the back end presented, each on its own (the
+/// handshake stops at the first failure; a diagnosis wants all three).
+pub(crate) fn diagnose(
+    settings: &TlsSettings,
+    roots: &SystemRoots,
+    provider: &Arc<CryptoProvider>,
+    chain: &[CertificateDer<'static>],
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> Checks {
+    let verifier = backend_verifier(settings, false, roots, provider);
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        let none = "no certificate was presented".to_owned();
+        return Checks {
+            chain: none.clone(),
+            name: none.clone(),
+            pins: none,
+        };
+    };
+    let verdict = |r: Result<(), Error>| match r {
+        Ok(()) => "pass".to_owned(),
+        Err(e) => format!("fail: {e}"),
+    };
+    let chain_check = if !settings.validate_chain {
+        "off".to_owned()
+    } else if verifier.direct.iter().any(|d| d.as_ref() == leaf.as_ref()) {
+        verdict(check_dates(leaf, now))
+    } else {
+        match &verifier.chain {
+            None => {
+                "fail: no trust anchors (neither system roots nor tls.caCertificateIds)".to_owned()
+            }
+            Some(webpki) => verdict(
+                match webpki.verify_server_cert(leaf, intermediates, server_name, &[], now) {
+                    // webpki checks the chain before the name.
+                    Err(e) if is_name_error(&e) => Ok(()),
+                    other => other.map(drop),
+                },
+            ),
+        }
+    };
+    let name_check = if settings.validate_name {
+        verdict(
+            ParsedCertificate::try_from(leaf)
+                .and_then(|p| rustls::client::verify_server_name(&p, server_name)),
+        )
+    } else {
+        "off".to_owned()
+    };
+    let pins_check = if settings.pins.is_empty() {
+        "off".to_owned()
+    } else {
+        verdict(verifier.pins.check(leaf))
+    };
+    Checks {
+        chain: chain_check,
+        name: name_check,
+        pins: pins_check,
+    }
+}
+
 /// Builds the client config for a back end's TLS settings and client identities.
 ///
 /// # Errors
@@ -479,28 +598,7 @@ pub(crate) fn client_config(
     roots: &SystemRoots,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<ClientConfig>, Error> {
-    let chain = if settings.ca_roots.is_empty() {
-        roots.verifier.clone()
-    } else {
-        let mut store = RootCertStore::empty();
-        let (added, _) = store.add_parsable_certificates(settings.ca_roots.iter().cloned());
-        if added == 0 {
-            tracing::warn!("none of the back end's CA certificates can be a trust anchor");
-        }
-        verifier_for(store, provider)
-    };
-    let verifier = BackendVerifier {
-        verified: VerifiedChains {
-            off: !chain_cache,
-            ..VerifiedChains::default()
-        },
-        chain,
-        validate_chain: settings.validate_chain,
-        validate_name: settings.validate_name,
-        direct: settings.ca_roots.clone(),
-        pins: Pins::new(&settings.pins),
-        algorithms: provider.signature_verification_algorithms,
-    };
+    let verifier = backend_verifier(settings, chain_cache, roots, provider);
     let resolver = ClientCertificates {
         identities: identities
             .iter()

@@ -451,6 +451,21 @@ pub(crate) struct Pools {
 }
 
 impl Pools {
+    /// How long a connect and handshake may take.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The system trust store.
+    pub(crate) fn roots(&self) -> &SystemRoots {
+        &self.roots
+    }
+
+    /// The crypto provider of back-end connections.
+    pub(crate) fn provider(&self) -> &Arc<CryptoProvider> {
+        &self.provider
+    }
+
     pub(crate) fn new(
         roots: SystemRoots,
         provider: Arc<CryptoProvider>,

@@ -5,6 +5,7 @@ pub(crate) mod backends;
 pub(crate) mod certificates;
 pub(crate) mod hostnames;
 pub(crate) mod policies;
+pub(crate) mod probe;
 
 use std::collections::BTreeMap;
 

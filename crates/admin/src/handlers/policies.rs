@@ -255,8 +255,20 @@ pub(crate) async fn put_credentials(
     State(s): State<AppState>,
     PathId(api): PathId,
     headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     Properties(props): Properties,
 ) -> Result<Response, ApiError> {
+    let probe_first = match query.as_deref().unwrap_or_default() {
+        "" => false,
+        "probe=true" => true,
+        "probe=false" => false,
+        other => {
+            return Err(ApiError::bad_request(
+                "InvalidQuery",
+                format!("unknown query '{other}'; this route takes probe=true"),
+            ));
+        }
+    };
     let input: CredentialsInput = from_properties(props)?;
     let scope = PolicyScope::Api(api.clone());
     let mut tx = s.cp.begin().await;
@@ -307,6 +319,10 @@ pub(crate) async fn put_credentials(
         .map_err(|e| policy_refusal(&scope, &e))?;
     let record = PolicyRecord { document };
     tx.put(record.to_record(&scope, tx.revision(), s.cp.master())?);
+    if probe_first {
+        let candidate = tx.preview()?;
+        super::probe::refuse_unless_probe_passes(&s, &candidate, &api).await?;
+    }
     let config = tx.commit().await?;
     let p = config
         .policies

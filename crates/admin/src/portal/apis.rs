@@ -399,10 +399,15 @@ pub(crate) async fn save_credentials(
         }
         _ => json!({"type": "none"}),
     };
+    let probe = if form.iter().any(|(k, _)| k == "probe") {
+        "?probe=true"
+    } else {
+        ""
+    };
     let reply = api(
         &state,
         Method::PUT,
-        &format!("/apis/{id}/gatewayCredentials"),
+        &format!("/apis/{id}/gatewayCredentials{probe}"),
         Some(json!({ "properties": body })),
     )
     .await;

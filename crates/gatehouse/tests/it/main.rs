@@ -19,6 +19,7 @@ mod gateway;
 mod lifecycle;
 mod policies;
 mod portal;
+mod probe;
 mod secrets;
 mod security;
 mod support;

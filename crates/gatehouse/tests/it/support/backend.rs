@@ -49,6 +49,8 @@ pub struct Options {
     pub close_every: Option<usize>,
     /// Behaviour.
     pub mode: Mode,
+    /// Client certificates accepted, by thumbprint; `None` accepts any.
+    pub allowed_clients: Option<Vec<String>>,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             close_every: None,
             mode: Mode::Echo,
+            allowed_clients: None,
         }
     }
 
@@ -71,6 +74,7 @@ impl Options {
             alpn: Vec::new(),
             close_every: None,
             mode,
+            allowed_clients: None,
         }
     }
 }
@@ -138,6 +142,7 @@ impl Backend {
 struct AnyClientCert {
     required: bool,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    allowed: Option<Vec<String>>,
 }
 
 impl ClientCertVerifier for AnyClientCert {
@@ -147,11 +152,16 @@ impl ClientCertVerifier for AnyClientCert {
 
     fn verify_client_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
+        match &self.allowed {
+            Some(allowed) if !allowed.contains(&thumbprint(end_entity)) => Err(
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ),
+            _ => Ok(ClientCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -212,9 +222,11 @@ pub async fn start(options: Options) -> Backend {
             .with_safe_default_protocol_versions()
             .unwrap();
         let builder = match options.client_auth {
-            Some(required) => {
-                builder.with_client_cert_verifier(Arc::new(AnyClientCert { required, provider }))
-            }
+            Some(required) => builder.with_client_cert_verifier(Arc::new(AnyClientCert {
+                required,
+                provider,
+                allowed: options.allowed_clients.clone(),
+            })),
             None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_single_cert(chain, key).unwrap();
