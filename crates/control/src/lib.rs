@@ -15,6 +15,7 @@
 //! revision is refused (`Conflict`) and the node reloads.
 
 mod error;
+mod expiry;
 mod local;
 
 use std::collections::BTreeMap;
@@ -236,6 +237,48 @@ impl ControlPlane {
                         if let Err(error) = cp.catch_up().await {
                             tracing::debug!(%error, "cannot catch up with the store yet");
                         }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Logs a warning as each certificate (client and CA) reaches 30, 14, 7 and 1 days before
+    /// it expires, and once when it has expired; checks now, after every change and every hour.
+    pub fn watch_expiry(self: &Arc<Self>) {
+        let cp = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut warned = expiry::Warned::default();
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            let Some(mut changes) = cp.upgrade().map(|cp| cp.snapshots().subscribe()) else {
+                return;
+            };
+            loop {
+                // Every hour, and after every change (a new certificate is looked at at once).
+                tokio::select! {
+                    _ = hourly.tick() => {}
+                    changed = changes.changed() => if changed.is_err() { return },
+                }
+                let Some(cp) = cp.upgrade() else {
+                    return;
+                };
+                let config = cp.config();
+                for w in expiry::due(&config, time::OffsetDateTime::now_utc(), &mut warned) {
+                    if w.expired {
+                        tracing::error!(
+                            kind = w.kind,
+                            id = %w.id,
+                            thumbprint = %w.thumbprint,
+                            "the certificate has expired: replace it (upload, or the secret store it is referenced from)"
+                        );
+                    } else {
+                        tracing::warn!(
+                            kind = w.kind,
+                            id = %w.id,
+                            thumbprint = %w.thumbprint,
+                            days_left = w.days_left,
+                            "the certificate expires soon: replace it before it does"
+                        );
                     }
                 }
             }

@@ -193,6 +193,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     ));
     gateway.attach(&cp.snapshots());
     cp.follow();
+    cp.watch_expiry();
     let refresher = gatehouse_secrets::Refresher::new(
         Arc::clone(&cp),
         Arc::new(gatehouse_secrets::SecretStores::new(

@@ -215,6 +215,8 @@ pub struct Snapshot {
     /// Every back end entity's route (its URL and settings), by id: what a probe of a back end
     /// connects with.
     pub backends: BTreeMap<String, Arc<BackendRoute>>,
+    /// Expiry of every CA certificate, for the expiry gauges.
+    pub ca_expiry: Vec<CertificateExpiry>,
     /// What the TLS listener serves, and what callers' certificates are checked against.
     pub front: Front,
 }
@@ -373,11 +375,21 @@ impl Compiler {
         cx.problems
             .into_result("the configuration would not be valid")?;
         self.forget_unused(config);
+        let ca_expiry = config
+            .ca_certificates
+            .iter()
+            .map(|(id, c)| CertificateExpiry {
+                id: id.clone(),
+                thumbprint: c.value.metadata.thumbprint.clone(),
+                not_after: c.value.metadata.expiration_date,
+            })
+            .collect();
         Ok(Snapshot {
             revision: config.revision,
             apis,
             certificates,
             backends,
+            ca_expiry,
             front,
         })
     }

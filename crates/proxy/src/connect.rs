@@ -311,6 +311,11 @@ impl Connector {
                 Ok(Ok(tls)) => tls,
             };
             let (requested, presented) = self.handshake_outcome(&tls, &observer);
+            if let Some(leaf) = observer.server_certificate.lock().as_ref() {
+                // Full handshakes only (a resumed one shows no certificate); cheap when it is
+                // the leaf seen last.
+                self.stats.saw_server_certificate(leaf.as_ref());
+            }
             if self.presents_certificate && !requested {
                 self.stats.not_requested.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(

@@ -69,6 +69,24 @@ pub(crate) struct UpstreamStats {
     pub(crate) requests: AtomicU64,
     /// Handshakes where the back end did not ask for the configured client certificate.
     pub(crate) not_requested: AtomicU64,
+    /// The leaf the back end presented in its last full handshake.
+    pub(crate) server_certificate: Mutex<Option<SeenCertificate>>,
+}
+
+/// A back end's leaf certificate: DER, thumbprint, end of validity (Unix seconds).
+pub(crate) type SeenCertificate = (Arc<[u8]>, String, i64);
+
+impl UpstreamStats {
+    /// Notes the leaf a back end presented; parsed only when it is not the one seen last.
+    pub(crate) fn saw_server_certificate(&self, der: &[u8]) {
+        let mut slot = self.server_certificate.lock();
+        if slot.as_ref().is_some_and(|(seen, ..)| seen.as_ref() == der) {
+            return;
+        }
+        if let Ok(info) = gatehouse_pki::certificate_info(der) {
+            *slot = Some((der.into(), info.thumbprint, info.not_after.unix_timestamp()));
+        }
+    }
 }
 
 /// A metric family over back ends: name, type, help, and how to read it.
@@ -211,6 +229,7 @@ impl Metrics {
             self.tls_unknown_names.load(Ordering::Relaxed),
             self.tls_failed_handshakes.load(Ordering::Relaxed)
         );
+        self.render_expiry_timestamps(snapshot, &mut out);
         let now = time::OffsetDateTime::now_utc();
         out.push_str(
             "# HELP gatehouse_certificate_expiry_seconds Seconds until each client certificate expires.\n\
@@ -226,6 +245,44 @@ impl Metrics {
             );
         }
         out
+    }
+
+    /// `gatehouse_certificate_expiry_timestamp_seconds{kind,id,thumbprint}`: client and CA
+    /// certificates from the snapshot, and the leaf each back end presented last.
+    fn render_expiry_timestamps(&self, snapshot: &Snapshot, out: &mut String) {
+        out.push_str(
+            "# HELP gatehouse_certificate_expiry_timestamp_seconds When a certificate expires (Unix time): client (uploaded or referenced), ca (uploaded), backend (the leaf a back end presented in its last full handshake).\n\
+             # TYPE gatehouse_certificate_expiry_timestamp_seconds gauge\n",
+        );
+        for (kind, list) in [
+            ("client", snapshot.certificate_expiry()),
+            ("ca", snapshot.ca_expiry.clone()),
+        ] {
+            for c in list {
+                let _ = writeln!(
+                    out,
+                    "gatehouse_certificate_expiry_timestamp_seconds{{kind=\"{kind}\",id=\"{}\",thumbprint=\"{}\"}} {}",
+                    escape(&c.id),
+                    c.thumbprint,
+                    c.not_after.unix_timestamp()
+                );
+            }
+        }
+        let upstreams: Vec<(Arc<str>, Arc<UpstreamStats>)> = self
+            .upstreams
+            .lock()
+            .iter()
+            .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
+            .collect();
+        for (backend, stats) in upstreams {
+            if let Some((_, thumbprint, not_after)) = stats.server_certificate.lock().as_ref() {
+                let _ = writeln!(
+                    out,
+                    "gatehouse_certificate_expiry_timestamp_seconds{{kind=\"backend\",id=\"{}\",thumbprint=\"{thumbprint}\"}} {not_after}",
+                    escape(&backend)
+                );
+            }
+        }
     }
 
     fn render_requests(&self, out: &mut String) {

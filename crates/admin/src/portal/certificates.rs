@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Form, Multipart, Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{Method, StatusCode};
@@ -455,4 +455,36 @@ pub(crate) async fn refresh(State(state): State<AppState>, Path(id): Path<String
         }
     };
     list_fragment(&state, false, Some(notice)).await
+}
+
+/// `GET /ui/expiring`: the header's count of certificates (client and CA) that expire within 30
+/// days, or have, linking to where they are listed.
+pub(crate) async fn expiring(State(state): State<AppState>) -> Response {
+    let horizon = (OffsetDateTime::now_utc() + time::Duration::days(30))
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let filter = format!("$filter=expirationDate%20lt%20'{horizon}'");
+    let mut count = 0;
+    let mut first = "/ui/certificates";
+    for (path, page) in [
+        ("/certificates", "/ui/certificates"),
+        ("/caCertificates", "/ui/ca-certificates"),
+    ] {
+        let reply = api(&state, Method::GET, &format!("{path}?{filter}"), None).await;
+        let n = reply.body["count"].as_u64().unwrap_or_default();
+        if n > 0 && count == 0 {
+            first = page;
+        }
+        count += n;
+    }
+    let html = if count == 0 {
+        r#"<span id="expiring"></span>"#.to_owned()
+    } else {
+        format!(
+            r#"<a id="expiring" class="badge warn" href="{first}">{count} certificate{} expire{} within 30 days</a>"#,
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "s" } else { "" }
+        )
+    };
+    axum::response::Html(html).into_response()
 }

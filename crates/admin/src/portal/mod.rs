@@ -75,6 +75,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
             "/ui/certificates/{id}/versions",
             get(certificates::versions),
         )
+        .route("/ui/expiring", get(certificates::expiring))
         .route(
             "/ui/certificates/{id}/rollback",
             post(certificates::rollback),

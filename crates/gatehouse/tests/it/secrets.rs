@@ -410,3 +410,51 @@ async fn a_key_vault_secret_is_fetched_refreshed_and_survives_the_vault_going_aw
         .collect();
     assert_eq!(sources, ["keyVault", "keyVault", "keyVault"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_is_measured_warned_filtered_and_shown() {
+    let setup = mtls_setup(|_| {}).await;
+    let (api, gw, ca, server) = (&setup.api, &setup.gw, &setup.ca, &setup.server);
+    let (soon_pem, _) = ca.client_dated("expires-soon", -1, 10);
+    let (later_pem, _) = ca.client_dated("expires-later", -1, 90);
+    let soon = upload_pem(api, "soon", &soon_pem).await;
+    upload_pem(api, "later", &later_pem).await;
+    use_certificate(api, "echo", "later").await;
+    presented(gw).await;
+
+    let metrics = api.get("/metrics").await.text();
+    for needle in [
+        format!("gatehouse_certificate_expiry_timestamp_seconds{{kind=\"client\",id=\"soon\",thumbprint=\"{soon}\"}}"),
+        "gatehouse_certificate_expiry_timestamp_seconds{kind=\"ca\",id=\"test-ca\"".to_owned(),
+        "gatehouse_certificate_expiry_timestamp_seconds{kind=\"backend\",id=\"svc\"".to_owned(),
+    ] {
+        assert!(metrics.contains(&needle), "{needle} not in:\n{metrics}");
+    }
+
+    assert!(server.wait_for_log("the certificate expires soon"), "{}", server.logs());
+    let warning = server
+        .logs()
+        .lines()
+        .find(|l| l.contains("expires soon") && l.contains("id=soon"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(warning.contains("days_left=9"), "{warning}");
+    assert!(!server.logs().contains("id=later"), "no warning for a certificate far from expiry");
+
+    let horizon = (time::OffsetDateTime::now_utc() + time::Duration::days(30)).date();
+    let expiring = api
+        .get(&format!("/certificates?$filter=expirationDate%20lt%20'{horizon}'"))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(expiring["count"], json!(1), "{expiring}");
+    assert_eq!(expiring["value"][0]["name"], json!("soon"));
+    let page = api.get("/certificates?$top=1").await.json();
+    assert_eq!(page["value"].as_array().unwrap().len(), 1);
+    assert!(page["nextLink"].as_str().unwrap().contains("$skip=1"), "{page}");
+
+    let portal = crate::support::portal::Browser::sign_in(server).await;
+    let badge = portal.get("/ui/expiring").await.text();
+    // "soon", and the test CA (valid for 30 days).
+    assert!(badge.contains("2 certificates expire within 30 days"), "{badge}");
+}
