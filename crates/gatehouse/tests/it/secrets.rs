@@ -11,7 +11,7 @@ use crate::support::backend::thumbprint;
 use crate::support::pki::{TestCa, openssl};
 use crate::support::server::Api;
 use crate::support::setup::{mtls_setup, mtls_setup_with, upload_pem, use_certificate};
-use crate::support::vault::{CLIENT_SECRET, Vault, VaultMode};
+use crate::support::vault::{CLIENT_SECRET, Imds, Vault, VaultMode};
 
 /// The thumbprint the back end saw on a call through the gateway.
 async fn presented(gw: &Api) -> String {
@@ -424,14 +424,20 @@ async fn expiry_is_measured_warned_filtered_and_shown() {
 
     let metrics = api.get("/metrics").await.text();
     for needle in [
-        format!("gatehouse_certificate_expiry_timestamp_seconds{{kind=\"client\",id=\"soon\",thumbprint=\"{soon}\"}}"),
+        format!(
+            "gatehouse_certificate_expiry_timestamp_seconds{{kind=\"client\",id=\"soon\",thumbprint=\"{soon}\"}}"
+        ),
         "gatehouse_certificate_expiry_timestamp_seconds{kind=\"ca\",id=\"test-ca\"".to_owned(),
         "gatehouse_certificate_expiry_timestamp_seconds{kind=\"backend\",id=\"svc\"".to_owned(),
     ] {
         assert!(metrics.contains(&needle), "{needle} not in:\n{metrics}");
     }
 
-    assert!(server.wait_for_log("the certificate expires soon"), "{}", server.logs());
+    assert!(
+        server.wait_for_log("the certificate expires soon"),
+        "{}",
+        server.logs()
+    );
     let warning = server
         .logs()
         .lines()
@@ -439,11 +445,16 @@ async fn expiry_is_measured_warned_filtered_and_shown() {
         .unwrap_or_default()
         .to_owned();
     assert!(warning.contains("days_left=9"), "{warning}");
-    assert!(!server.logs().contains("id=later"), "no warning for a certificate far from expiry");
+    assert!(
+        !server.logs().contains("id=later"),
+        "no warning for a certificate far from expiry"
+    );
 
     let horizon = (time::OffsetDateTime::now_utc() + time::Duration::days(30)).date();
     let expiring = api
-        .get(&format!("/certificates?$filter=expirationDate%20lt%20'{horizon}'"))
+        .get(&format!(
+            "/certificates?$filter=expirationDate%20lt%20'{horizon}'"
+        ))
         .await
         .expect(200)
         .json();
@@ -451,10 +462,60 @@ async fn expiry_is_measured_warned_filtered_and_shown() {
     assert_eq!(expiring["value"][0]["name"], json!("soon"));
     let page = api.get("/certificates?$top=1").await.json();
     assert_eq!(page["value"].as_array().unwrap().len(), 1);
-    assert!(page["nextLink"].as_str().unwrap().contains("$skip=1"), "{page}");
+    assert!(
+        page["nextLink"].as_str().unwrap().contains("$skip=1"),
+        "{page}"
+    );
 
     let portal = crate::support::portal::Browser::sign_in(server).await;
     let badge = portal.get("/ui/expiring").await.text();
     // "soon", and the test CA (valid for 30 days).
-    assert!(badge.contains("2 certificates expire within 30 days"), "{badge}");
+    assert!(
+        badge.contains("2 certificates expire within 30 days"),
+        "{badge}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_identity_reads_the_vault_when_no_client_secret_is_set() {
+    let ca = TestCa::new("Vault CA");
+    let vault = Vault::start(&ca).await;
+    let imds = Imds::start().await;
+    let trust = tempfile::tempdir().unwrap();
+    let ca_file = trust.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (cert, key, thumb) = client(&ca, "managed");
+    vault.set_secret(&format!("{cert}{key}"), "application/x-pem-file");
+    let endpoint = format!("http://{}", imds.addr);
+    let setup = mtls_setup_with(
+        ca,
+        |_| {},
+        |options| {
+            options.env.extend([
+                ("SSL_CERT_FILE".into(), ca_file.display().to_string()),
+                ("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), endpoint),
+            ]);
+        },
+    )
+    .await;
+    let (api, gw) = (&setup.api, &setup.gw);
+    let reference = json!({"properties": {"keyVault": {
+        "secretIdentifier": vault.secret_url("client"), "identityClientId": "user-assigned-1"}}});
+    let created = api
+        .put("/certificates/mi", &reference)
+        .await
+        .expect(201)
+        .json();
+    assert_eq!(created["properties"]["thumbprint"], json!(thumb));
+    assert_eq!(
+        created["properties"]["keyVault"]["identityClientId"],
+        json!("user-assigned-1")
+    );
+    use_certificate(api, "echo", "mi").await;
+    assert_eq!(presented(gw).await, thumb);
+    // The user-assigned identity was asked for; the token is cached for the next fetch.
+    api.send("POST", "/certificates/mi/refreshSecret", Vec::new(), &[])
+        .await
+        .expect(200);
+    assert_eq!(*imds.client_ids.lock().unwrap(), ["user-assigned-1"]);
 }

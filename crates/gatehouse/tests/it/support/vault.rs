@@ -203,3 +203,82 @@ async fn answer(
         json!({"error": {"code": "NotFound"}}),
     )
 }
+
+/// A plain-HTTP stand-in for the Azure instance metadata service's token endpoint (managed
+/// identity): answers `GET /metadata/identity/oauth2/token` with the vault's token when the
+/// request says `Metadata: true` and asks for the vault's resource.
+pub struct Imds {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The `client_id` of each token request (empty when none was sent).
+    pub client_ids: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Imds {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Imds {
+    /// Starts it.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client_ids = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&client_ids);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let seen = Arc::clone(&seen);
+                        async move {
+                            let query = req.uri().query().unwrap_or_default().to_owned();
+                            let metadata =
+                                req.headers().get("metadata").is_some_and(|v| v == "true");
+                            let ok = req.uri().path() == "/metadata/identity/oauth2/token"
+                                && metadata
+                                && query.contains("resource=https%3A%2F%2Fvault.azure.net");
+                            let client_id = query
+                                .split('&')
+                                .find_map(|p| p.strip_prefix("client_id="))
+                                .unwrap_or_default()
+                                .to_owned();
+                            seen.lock().unwrap().push(client_id);
+                            let expires_on =
+                                time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+                            let (status, body) = if ok {
+                                (
+                                    StatusCode::OK,
+                                    json!({"access_token": TOKEN, "expires_on": expires_on.to_string(), "token_type": "Bearer"}),
+                                )
+                            } else {
+                                (StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}))
+                            };
+                            Ok::<_, std::io::Error>(
+                                Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(Bytes::from(body.to_string())))
+                                    .unwrap(),
+                            )
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            client_ids,
+            task,
+        }
+    }
+}
