@@ -63,7 +63,7 @@ PROXIES = {
                   "full_like": "http://127.0.0.1:8382/f/", "full_like_proc": "gatehouse-lfl",
                   "tls_port": 8383, "tls_path": "/p/", "tls_proc": "gatehouse"},
 }
-PIDFILE = {"nginx": "nginx-proxy.pid", "haproxy": "haproxy.pid", "gatehouse": "gatehouse.pid",
+PIDFILE = {"nginx-soak": "nginx-soak.pid", "nginx": "nginx-proxy.pid", "haproxy": "haproxy.pid", "gatehouse": "gatehouse.pid",
            "nginx-extra": "nginx-extra.pid", "haproxy-extra": "haproxy-extra.pid",
            "gatehouse-lfl": "gatehouse-lfl.pid", "gatehouse-counting": "gatehouse-counting.pid"}
 # The Gatehouse processes: binary, admin and gateway ports, extra flags.
@@ -864,6 +864,109 @@ def m8():
         stop_pg()
 
 
+SOAK_CHANGES = int(os.environ.get("SOAK_CHANGES", "900"))
+# A change starts at least this long after the one before it started (0: back to back).
+SOAK_INTERVAL_MS = int(os.environ.get("SOAK_INTERVAL_MS", "150"))
+
+
+def soak():
+    """Rotation soak: SOAK_CHANGES new versions of one certificate, one after another, under
+    wrk -c50 through Gatehouse to a back end that logs each request's client certificate."""
+    log(f"## Rotation soak: {SOAK_CHANGES} certificate versions, one every {SOAK_INTERVAL_MS} ms at most, "
+        f"under wrk -t1 -c{CONNS} load")
+    subprocess.run(["bash", os.path.join(HERE, "gen-rotation-certs.sh"), str(SOAK_CHANGES)],
+                   env={**os.environ, "DIR": WORK}, check=True, capture_output=True)
+    shutil.copy(os.path.join(HERE, "backend-soak-nginx.conf"), WORK)
+    logfile = os.path.join(WORK, "soak-access.log")
+    if os.path.exists(logfile):
+        os.remove(logfile)
+    start_nginx("backend-soak-nginx.conf")
+    certs = os.path.join(WORK, "certs")
+    pem = lambda i: open(os.path.join(certs, "rot", f"{i:04d}.pem")).read()
+    try:
+        api("PUT", "/backends/soak", {"properties": {"url": "https://127.0.0.1:9445/s",
+                                                     "tls": {"caCertificateIds": ["bench-ca"]}}})
+        api("PUT", "/certificates/rot", {"properties": {"pem": pem(0)}})
+        api("PUT", "/apis/s", {"properties": {"path": "s", "serviceUrl": "https://127.0.0.1:9445/s"}})
+        api("PUT", "/apis/s/operations/all", {"properties": {"method": "*", "urlTemplate": "/*"}})
+        api("PUT", "/apis/s/gatewayCredentials",
+            {"properties": {"type": "clientCertificate", "certificateId": "rot"}})
+        url = GW + "/s/"
+        wait_ready(url)
+        # Long enough for every change; wrk is stopped when they are done.
+        wrk_proc = subprocess.Popen(
+            ["taskset", "-c", LOADCPU, "wrk", "-t1", f"-c{CONNS}", "-d600s", "--latency", url],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(2)
+        active_at, lags = [time.time()], []
+        for i in range(1, SOAK_CHANGES):
+            body = {"properties": {"pem": pem(i)}}
+            if lags:
+                wait = SOAK_INTERVAL_MS / 1000 - (time.perf_counter() - t0)
+                if wait > 0:
+                    time.sleep(wait)
+            t0 = time.perf_counter()
+            api("PUT", "/certificates/rot", body)
+            t1 = time.perf_counter()
+            active_at.append(time.time())
+            want = f"rot-{i:04d}"
+            while True:
+                with urllib.request.urlopen(url) as r:
+                    if want in r.headers.get("X-Client-CN", ""):
+                        break
+                if time.perf_counter() - t1 > 5:
+                    raise RuntimeError(f"soak: version {i} not presented within 5 s")
+            lags.append(((time.perf_counter() - t1) * 1000, (t1 - t0) * 1000))
+        time.sleep(2)  # requests after the last change, so it is checked too
+        wrk_proc.send_signal(signal.SIGINT)
+        out = wrk_proc.communicate(timeout=30)[0]
+    finally:
+        try:
+            stop_pid(pids("nginx-soak")[0], signal.SIGQUIT)
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            pass
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1)) if re.search(r"(\d+) requests in", out) else 0
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(1)) if "Non-2xx" in out else 0
+    # Which version each request arrived with, against when the next version became active.
+    late, worst, logged, by_version = 0, 0.0, 0, collections.Counter()
+    with open(logfile) as f:
+        for line in f:
+            parts = line.split()
+            cn = re.search(r"CN=rot-(\d+)", line)
+            if len(parts) < 2 or not cn:
+                continue
+            logged += 1
+            t, version = float(parts[0]), int(cn.group(1))
+            by_version[version] += 1
+            if version + 1 < len(active_at) and t > active_at[version + 1]:
+                after = t - active_at[version + 1]
+                worst = max(worst, after)
+                late += after > 1.0
+    presented = sorted(l for l, _ in lags)
+    puts = sorted(p for _, p in lags)
+    q = lambda xs, p: xs[min(len(xs) - 1, round((len(xs) - 1) * p))]
+    results["soak"] = {
+        "changes": SOAK_CHANGES - 1, "requests": requests, "rps": float(m.group(1)) if m else 0.0,
+        "wrk_errors": errors, "non2xx": non2xx, "logged": logged,
+        "presented_ms": {"p50": q(presented, .5), "p99": q(presented, .99), "max": presented[-1]},
+        "put_ms": {"p50": q(puts, .5), "p99": q(puts, .99), "max": puts[-1]},
+        "over_100ms": sum(1 for x in presented if x > 100),
+        "old_version_requests_after_1s": late, "oldest_after_change_ms": worst * 1000,
+        "versions_seen": len(by_version),
+    }
+    r = results["soak"]
+    log(f"  {r['changes']} changes under load: {r['requests']} requests ({r['rps']:.0f}/s), wrk socket errors "
+        f"{errors}, non-2xx {non2xx}")
+    log(f"  change to the new certificate at the back end (from the PUT's answer): p50 {r['presented_ms']['p50']:.1f} ms, "
+        f"p99 {r['presented_ms']['p99']:.1f} ms, max {r['presented_ms']['max']:.1f} ms; over 100 ms: {r['over_100ms']}")
+    log(f"  the PUT itself (a new version: parse, seal, commit, publish): p50 {r['put_ms']['p50']:.1f} ms, "
+        f"p99 {r['put_ms']['p99']:.1f} ms")
+    log(f"  requests logged by the back end: {logged}; with a version older than current, arriving more than 1 s "
+        f"after its successor became active: {late} (latest such request {r['oldest_after_change_ms']:.0f} ms after)")
+
+
 def s_client_probe(port):
     """One `openssl s_client` handshake: what the proxy negotiates with an OpenSSL client."""
     out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "gateway.local",
@@ -1163,6 +1266,18 @@ def summary():
         wires = [m[k]["wire_resumed"] for k in ("nginx", "haproxy", "gatehouse")]
         log("| (c) resumed handshakes in the wire check | " + " | ".join(
             f"{w['resumed']} of {w['server_hellos']}" if w else "-" for w in wires) + " | | |")
+    if "soak" in results:
+        r = results["soak"]
+        log("| Rotation soak | value |")
+        log("|---|---|")
+        log(f"| certificate versions changed under load | {r['changes']} |")
+        log(f"| requests through the gateway (wrk -c{CONNS}) | {r['requests']} ({r['rps']:.0f}/s) |")
+        log(f"| wrk socket errors / non-2xx | {r['wrk_errors']} / {r['non2xx']} |")
+        log(f"| new certificate at the back end after the PUT's answer: p50 / p99 / max (ms) | "
+            f"{r['presented_ms']['p50']:.1f} / {r['presented_ms']['p99']:.1f} / {r['presented_ms']['max']:.1f} |")
+        log(f"| changes presented later than 100 ms | {r['over_100ms']} |")
+        log(f"| requests with an older version more than 1 s after its successor | {r['old_version_requests_after_1s']} |")
+        log(f"| latest request with an older version, after its successor (ms) | {r['oldest_after_change_ms']:.0f} |")
     if "m8" in results:
         m = results["m8"]
         log("| M8 change to effect on three nodes (ms) | p50 | p99 | max |")
