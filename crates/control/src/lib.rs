@@ -44,6 +44,8 @@ pub struct Limits {
     pub pki: gatehouse_pki::Limits,
     /// Policy document bounds.
     pub policy: gatehouse_policy::Limits,
+    /// Earlier versions kept per certificate, for rollback.
+    pub certificate_versions: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +54,7 @@ impl Default for Limits {
             max_body_bytes: 256 * 1024,
             pki: gatehouse_pki::Limits::default(),
             policy: gatehouse_policy::Limits::default(),
+            certificate_versions: gatehouse_model::entity::certificate::KEPT_VERSIONS,
         }
     }
 }

@@ -61,6 +61,8 @@ pub(crate) struct Config {
     pub(crate) database_url: Option<Zeroizing<String>>,
     /// How often certificates referenced from secret stores are fetched again.
     pub(crate) secret_refresh_interval: Duration,
+    /// Earlier versions kept per certificate.
+    pub(crate) certificate_versions: usize,
 }
 
 impl From<&ServeArgs> for Config {
@@ -92,6 +94,7 @@ impl From<&ServeArgs> for Config {
             admin_token: None,
             database_url: args.database_url.clone().map(Zeroizing::new),
             secret_refresh_interval: Duration::from_secs(args.secret_refresh_interval.max(1)),
+            certificate_versions: usize::from(args.certificate_versions),
         }
     }
 }
@@ -169,6 +172,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
             max_input_bytes: config.max_body_bytes,
             ..gatehouse_pki::Limits::default()
         },
+        certificate_versions: config.certificate_versions,
         ..Limits::default()
     };
     let cp = Arc::new(ControlPlane::open(Arc::clone(&store), master, limits, local).await?);

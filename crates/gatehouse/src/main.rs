@@ -101,6 +101,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_GATEWAY_TLS_LISTEN")]
     pub(crate) gateway_tls_listen: Option<SocketAddr>,
 
+    /// Earlier versions kept per certificate, for rollback (0 to 50).
+    #[arg(long, env = "GATEHOUSE_CERTIFICATE_VERSIONS", default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=50))]
+    pub(crate) certificate_versions: u8,
+
     /// Seconds between fetches of certificates referenced from a secret store (Key Vault, or
     /// a mounted file, which is also read as soon as it changes).
     #[arg(long, env = "GATEHOUSE_SECRET_REFRESH_INTERVAL", default_value_t = 300)]

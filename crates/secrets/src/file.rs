@@ -103,3 +103,59 @@ pub(crate) fn stamp(reference: &FileReference) -> Stamp {
     })
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pem_and_key_files_join_a_pkcs12_stays_binary_and_the_password_is_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path.display().to_string()
+        };
+        let crt = write(
+            "tls.crt",
+            b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+        );
+        let key = write(
+            "tls.key",
+            b"-----BEGIN PRIVATE KEY-----\nBB==\n-----END PRIVATE KEY-----\n",
+        );
+        let password = write("password", b"s3cret\nignored second line\n");
+        let pem = read(&FileReference {
+            path: crt.clone(),
+            key_path: Some(key),
+            password_file: None,
+        })
+        .await
+        .unwrap();
+        let Material::Pem(text, None) = pem else {
+            panic!("{pem:?}");
+        };
+        assert!(text.contains("BEGIN CERTIFICATE") && text.contains("BEGIN PRIVATE KEY"));
+
+        let p12 = write("keystore.p12", &[0x30, 0x82, 0x01, 0x00]);
+        let Material::Pkcs12(bytes, Some(pass)) = read(&FileReference {
+            path: p12,
+            key_path: None,
+            password_file: Some(password),
+        })
+        .await
+        .unwrap() else {
+            panic!("not PKCS#12 with a password");
+        };
+        assert_eq!((bytes.len(), pass.as_str()), (4, "s3cret"));
+
+        let missing = read(&FileReference {
+            path: dir.path().join("gone").display().to_string(),
+            key_path: None,
+            password_file: None,
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(missing.code, "FileUnreadable");
+    }
+}

@@ -336,3 +336,42 @@ fn parse_token(
     };
     Ok((Zeroizing::new(token.to_owned()), lifetime))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_answers_give_the_token_and_its_lifetime_or_say_why_not() {
+        let (token, life) = parse_token(
+            &StatusCode::OK,
+            br#"{"access_token":"t1","expires_in":3599}"#,
+            "expires_in",
+            false,
+        )
+        .unwrap();
+        assert_eq!((token.as_str(), life), ("t1", Duration::from_secs(3599)));
+        let in_an_hour = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+        let (_, life) = parse_token(
+            &StatusCode::OK,
+            format!(r#"{{"access_token":"t2","expires_on":"{in_an_hour}"}}"#).as_bytes(),
+            "expires_on",
+            true,
+        )
+        .unwrap();
+        assert!(life > Duration::from_secs(3590) && life <= Duration::from_secs(3600));
+        let refused = parse_token(
+            &StatusCode::UNAUTHORIZED,
+            br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#,
+            "expires_in",
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(refused.code, "TokenUnavailable");
+        assert!(
+            refused.message.contains("AADSTS7000215"),
+            "{}",
+            refused.message
+        );
+    }
+}

@@ -137,7 +137,7 @@ impl Refresher {
             Ok(upload) => {
                 let mut record =
                     CertificateRecord::seal(&upload, id, tx.revision(), self.cp.master(), now)?
-                        .succeeding(Some(&*current));
+                        .succeeding(Some(&*current), self.cp.limits().certificate_versions);
                 record.source = reference.source();
                 record.fetched = Some(upload.thumbprint().to_owned());
                 record.reference = Some(reference);

@@ -149,7 +149,10 @@ pub(crate) async fn put_certificate(
     )?;
     let now = OffsetDateTime::now_utc();
     let mut record = CertificateRecord::seal(&upload, &id, tx.revision(), s.cp.master(), now)?
-        .succeeding(existing.as_ref().map(|e| &*e.value));
+        .succeeding(
+            existing.as_ref().map(|e| &*e.value),
+            s.cp.limits().certificate_versions,
+        );
     if let Some(reference) = reference {
         record.source = reference.source();
         record.fetched = Some(upload.thumbprint().to_owned());
@@ -292,6 +295,7 @@ pub(crate) async fn rollback_certificate(
         tx.revision(),
         s.cp.master(),
         OffsetDateTime::now_utc(),
+        s.cp.limits().certificate_versions,
     )?;
     tx.put(restored.to_record(&id, tx.revision())?);
     let config = tx.commit().await?;

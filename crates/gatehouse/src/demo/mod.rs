@@ -245,6 +245,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         admin_token: Some(token.clone()),
         database_url: None,
         secret_refresh_interval: Duration::from_secs(300),
+        certificate_versions: 5,
     })
     .await
     .context("cannot start Gatehouse")?;

@@ -302,6 +302,18 @@ async fn key_and_password_never_leave() {
                         keep(format!("DELETE {target}"), reply);
                     }
                 }
+                "POST" => {
+                    // Actions: with no body, an empty one, and rollback's version (a probe's
+                    // diagnosis, a refresh's status and a rollback's answer must not carry a
+                    // key or a password either).
+                    for body in [&b""[..], b"{}", br#"{"version": 1}"#] {
+                        let reply = api.send("POST", &target, body.to_vec(), &[]).await;
+                        keep(
+                            format!("POST {target} {}", String::from_utf8_lossy(body)),
+                            reply,
+                        );
+                    }
+                }
                 other => panic!("a route with method {other} is not walked: {path}"),
             }
         }

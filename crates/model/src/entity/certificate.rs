@@ -100,7 +100,7 @@ pub struct CertificateRecord {
     pub fetched: Option<String>,
 }
 
-/// How many earlier versions of a certificate are kept for rollback.
+/// How many earlier versions of a certificate are kept for rollback, unless configured.
 pub const KEPT_VERSIONS: usize = 5;
 
 /// Where a certificate version came from.
@@ -561,13 +561,13 @@ impl CertificateRecord {
     }
 
     /// Makes `self` the version after `current`, which joins the earlier versions (the oldest
-    /// beyond [`KEPT_VERSIONS`] are dropped).
+    /// beyond `keep` are dropped).
     #[must_use]
-    pub fn succeeding(mut self, current: Option<&CertificateRecord>) -> Self {
+    pub fn succeeding(mut self, current: Option<&CertificateRecord>, keep: usize) -> Self {
         if let Some(current) = current {
             self.previous = std::iter::once(current.as_past())
                 .chain(current.previous.iter().cloned())
-                .take(KEPT_VERSIONS)
+                .take(keep)
                 .collect();
         }
         self
@@ -586,6 +586,7 @@ impl CertificateRecord {
         revision: u64,
         master: &MasterKey,
         now: OffsetDateTime,
+        keep: usize,
     ) -> Result<Self, ModelError> {
         let past = self
             .previous
@@ -635,7 +636,7 @@ impl CertificateRecord {
             last_status: self.last_status.clone(),
             fetched: self.fetched.clone(),
         };
-        Ok(restored.succeeding(Some(self)))
+        Ok(restored.succeeding(Some(self), keep))
     }
 
     /// Opens the private key (PKCS#8 DER).
