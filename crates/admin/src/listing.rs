@@ -385,15 +385,7 @@ fn decode(text: &str) -> Option<String> {
 }
 
 fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    gatehouse_model::text::percent_encode(text, b"/")
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod error;
 mod id;
 pub mod snapshot;
 pub mod template;
+pub mod text;
 pub mod url;
 
 pub use cell::{PublishError, PublishHook, SnapshotCell, Snapshots};

@@ -374,15 +374,7 @@ fn pem(der: &[u8]) -> String {
 /// Percent-encodes everything but unreserved characters (as nginx's
 /// `$ssl_client_escaped_cert`).
 fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3 / 2);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    gatehouse_model::text::percent_encode(text, &[])
 }
 
 /// A finished TLS handshake.

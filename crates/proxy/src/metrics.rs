@@ -268,12 +268,7 @@ impl Metrics {
                 );
             }
         }
-        let upstreams: Vec<(Arc<str>, Arc<UpstreamStats>)> = self
-            .upstreams
-            .lock()
-            .iter()
-            .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
-            .collect();
+        let upstreams = self.upstream_list();
         for (backend, stats) in upstreams {
             if let Some((_, thumbprint, not_after)) = stats.server_certificate.lock().as_ref() {
                 let _ = writeln!(
@@ -283,6 +278,15 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// Every back end's stats, copied out of the lock.
+    fn upstream_list(&self) -> Vec<(Arc<str>, Arc<UpstreamStats>)> {
+        self.upstreams
+            .lock()
+            .iter()
+            .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
+            .collect()
     }
 
     fn render_requests(&self, out: &mut String) {
@@ -336,12 +340,7 @@ impl Metrics {
     }
 
     fn render_upstreams(&self, out: &mut String) {
-        let upstreams: Vec<(Arc<str>, Arc<UpstreamStats>)> = self
-            .upstreams
-            .lock()
-            .iter()
-            .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
-            .collect();
+        let upstreams = self.upstream_list();
         let families: [Family; 4] = [
             (
                 "gatehouse_backend_connections_open",

@@ -189,13 +189,5 @@ pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
 
 /// Percent-encodes everything but unreserved characters.
 pub(crate) fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    gatehouse_model::text::percent_encode(text, &[])
 }

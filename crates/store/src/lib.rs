@@ -134,6 +134,33 @@ pub trait Store: Send + Sync {
     async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError>;
 }
 
+/// A row of `entities` as a record.
+pub(crate) fn record(
+    kind: &str,
+    key: String,
+    revision: i64,
+    body: String,
+    sealed: Option<Vec<u8>>,
+) -> Result<Record, StoreError> {
+    Ok(Record {
+        kind: gatehouse_model::Kind::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown entity kind '{kind}'")))?,
+        key,
+        revision: to_u64(revision, "revision")?,
+        body,
+        sealed,
+    })
+}
+
+/// Everything at `revision`, referenced kinds first, so a reader can resolve as it goes.
+pub(crate) fn snapshot(revision: i64, mut records: Vec<Record>) -> Result<Snapshot, StoreError> {
+    records.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
+    Ok(Snapshot {
+        revision: to_u64(revision, "revision")?,
+        records,
+    })
+}
+
 pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
 }

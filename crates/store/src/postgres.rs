@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gatehouse_model::{Change, Kind, Record};
+use gatehouse_model::Change;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::{OnceCell, mpsc};
@@ -84,24 +84,19 @@ impl Store for PostgresStore {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut records = Vec::with_capacity(rows.len());
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let kind = Kind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown entity kind '{kind}'")))?;
-            records.push(Record {
-                kind,
-                key: row.try_get("key")?,
-                revision: to_u64(row.try_get("revision")?, "revision")?,
-                body: row.try_get("body")?,
-                sealed: row.try_get("sealed")?,
-            });
-        }
-        records.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
-        Ok(Snapshot {
-            revision: to_u64(revision, "revision")?,
-            records,
-        })
+        let records = rows
+            .iter()
+            .map(|row| {
+                crate::record(
+                    &row.try_get::<String, _>("kind")?,
+                    row.try_get("key")?,
+                    row.try_get("revision")?,
+                    row.try_get("body")?,
+                    row.try_get("sealed")?,
+                )
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        crate::snapshot(revision, records)
     }
 
     async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError> {

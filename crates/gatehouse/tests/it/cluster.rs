@@ -10,9 +10,9 @@ use gatehouse_store::testing::TempPostgres;
 use serde_json::json;
 
 use crate::support::backend::{self, Backend};
-use crate::support::pki::{TestCa, b64};
+use crate::support::pki::TestCa;
 use crate::support::server::{Api, Options, Server, start, try_start};
-use crate::support::setup::{base, echo_api, upload_pem, use_certificate};
+use crate::support::setup::{trust_backend, upload_pem, use_certificate};
 
 /// The master key every node of a test cluster shares.
 const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
@@ -51,20 +51,7 @@ impl Cluster {
             dirs.push(dir);
         }
         let api = nodes[0].api();
-        api.put(
-            "/caCertificates/ca",
-            &json!({"properties": {"data": b64(&ca.der)}}),
-        )
-        .await
-        .expect(201);
-        api.put(
-            "/backends/svc",
-            &json!({"properties": {"url": base(&backend, "localhost", "https"),
-                "tls": {"caCertificateIds": ["ca"]}}}),
-        )
-        .await
-        .expect(201);
-        echo_api(&api, &base(&backend, "localhost", "https")).await;
+        trust_backend(&api, &ca, &backend).await;
         let mut thumbs = Vec::new();
         for i in 0..certificates {
             let (pem, _) = ca.client(&format!("node-client-{i}"));

@@ -37,6 +37,19 @@ async fn until_presented(gw: &Api, thumb: &str, within: Duration) -> Duration {
     }
 }
 
+/// `POST /certificates/{id}/refreshSecret`: the certificate as it answers.
+async fn refresh(api: &Api, id: &str) -> Value {
+    api.send(
+        "POST",
+        &format!("/certificates/{id}/refreshSecret"),
+        Vec::new(),
+        &[],
+    )
+    .await
+    .expect(200)
+    .json()
+}
+
 /// A client certificate of `ca`: (PEM certificate, PEM key, thumbprint).
 fn client(ca: &TestCa, cn: &str) -> (String, String, String) {
     let (pem, der) = ca.client(cn);
@@ -201,16 +214,7 @@ async fn a_mounted_file_is_read_again_when_it_changes() {
 
     // The file gone: the refresh fails, says why, and calls keep the last good version.
     std::fs::remove_file(&crt).unwrap();
-    let refreshed = api
-        .send(
-            "POST",
-            "/certificates/mounted/refreshSecret",
-            Vec::new(),
-            &[],
-        )
-        .await
-        .expect(200)
-        .json();
+    let refreshed = refresh(api, "mounted").await;
     assert_eq!(status(&refreshed, "file"), "FileUnreadable", "{refreshed}");
     assert_eq!(presented(gw).await, thumb_b);
     let failed = api
@@ -234,16 +238,7 @@ async fn a_mounted_file_is_read_again_when_it_changes() {
 
     // Back: the next refresh succeeds again.
     std::fs::write(&crt, &cert_b).unwrap();
-    let refreshed = api
-        .send(
-            "POST",
-            "/certificates/mounted/refreshSecret",
-            Vec::new(),
-            &[],
-        )
-        .await
-        .expect(200)
-        .json();
+    let refreshed = refresh(api, "mounted").await;
     assert_eq!(status(&refreshed, "file"), "Success");
 
     // An uploaded certificate has nothing to refresh.
@@ -317,11 +312,7 @@ async fn a_key_vault_secret_is_fetched_refreshed_and_survives_the_vault_going_aw
     let (cert_b, key_b, thumb_b) = client(ca, "vault-b");
     let pkcs12 = base64::engine::general_purpose::STANDARD.encode(pfx(&cert_b, &key_b, ""));
     vault.set_secret(&pkcs12, "application/x-pkcs12");
-    let refreshed = api
-        .send("POST", "/certificates/kv/refreshSecret", Vec::new(), &[])
-        .await
-        .expect(200)
-        .json();
+    let refreshed = refresh(api, "kv").await;
     assert_eq!(refreshed["properties"]["thumbprint"], json!(thumb_b));
     assert_eq!(presented(gw).await, thumb_b);
 
@@ -334,28 +325,16 @@ async fn a_key_vault_secret_is_fetched_refreshed_and_survives_the_vault_going_aw
     // The vault down: lastStatus says so, calls keep the last good version; back up, the next
     // refresh succeeds again.
     vault.set_mode(VaultMode::Down);
-    let down = api
-        .send("POST", "/certificates/kv/refreshSecret", Vec::new(), &[])
-        .await
-        .expect(200)
-        .json();
+    let down = refresh(api, "kv").await;
     assert_eq!(status(&down, "keyVault"), "VaultUnreachable", "{down}");
     assert_eq!(presented(gw).await, thumb_c);
     vault.set_mode(VaultMode::Up);
-    let up = api
-        .send("POST", "/certificates/kv/refreshSecret", Vec::new(), &[])
-        .await
-        .expect(200)
-        .json();
+    let up = refresh(api, "kv").await;
     assert_eq!(status(&up, "keyVault"), "Success", "{up}");
 
     // The vault refuses: lastStatus says so, calls keep the last good version.
     vault.set_mode(VaultMode::Unauthorized);
-    let refused = api
-        .send("POST", "/certificates/kv/refreshSecret", Vec::new(), &[])
-        .await
-        .expect(200)
-        .json();
+    let refused = refresh(api, "kv").await;
     assert_eq!(status(&refused, "keyVault"), "Unauthorized", "{refused}");
     assert!(
         refused["properties"]["keyVault"]["lastStatus"]["message"]
@@ -382,11 +361,7 @@ async fn a_key_vault_secret_is_fetched_refreshed_and_survives_the_vault_going_aw
     let requests = vault.secret_requests();
     assert!(requests >= 4, "{requests}");
     drop(vault);
-    let gone = api
-        .send("POST", "/certificates/kv/refreshSecret", Vec::new(), &[])
-        .await
-        .expect(200)
-        .json();
+    let gone = refresh(api, "kv").await;
     assert_eq!(status(&gone, "keyVault"), "TokenUnavailable", "{gone}");
     assert!(gone.to_string().contains("cannot connect"), "{gone}");
     assert_eq!(presented(gw).await, thumb_c);
@@ -514,8 +489,6 @@ async fn a_managed_identity_reads_the_vault_when_no_client_secret_is_set() {
     use_certificate(api, "echo", "mi").await;
     assert_eq!(presented(gw).await, thumb);
     // The user-assigned identity was asked for; the token is cached for the next fetch.
-    api.send("POST", "/certificates/mi/refreshSecret", Vec::new(), &[])
-        .await
-        .expect(200);
+    refresh(api, "mi").await;
     assert_eq!(*imds.client_ids.lock().unwrap(), ["user-assigned-1"]);
 }

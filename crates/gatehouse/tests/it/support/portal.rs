@@ -125,12 +125,5 @@ pub fn form(fields: &[(&str, &str)]) -> Vec<u8> {
 
 /// Percent-encodes a form value.
 pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    gatehouse_model::text::percent_encode(s, &[])
 }

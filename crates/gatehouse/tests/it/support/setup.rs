@@ -80,6 +80,28 @@ pub async fn use_certificate(api: &Api, api_id: &str, certificate: &str) {
     .expect(200);
 }
 
+/// `ca` uploaded as CA certificate `test-ca`, back end entity `svc` trusting it for `backend`
+/// (reached as `localhost`), and the API `echo` forwarding to it under `/base`.
+pub async fn trust_backend(api: &Api, ca: &TestCa, backend: &Backend) {
+    api.put(
+        "/caCertificates/test-ca",
+        &json!({"properties": {"data": b64(&ca.der)}}),
+    )
+    .await
+    .expect(201);
+    api.put(
+        "/backends/svc",
+        &json!({"properties": {"url": base(backend, "localhost", "https"), "tls": {"caCertificateIds": ["test-ca"]}}}),
+    )
+    .await
+    .expect(201);
+    echo_api(
+        api,
+        &format!("{}/base", base(backend, "localhost", "https")),
+    )
+    .await;
+}
+
 /// What [`mtls_setup`] leaves running.
 pub struct Mtls {
     /// The server's data directory.
@@ -118,23 +140,7 @@ pub async fn mtls_setup_with(
     serve(&mut server_options);
     let server = start(server_options);
     let api = server.api();
-    api.put(
-        "/caCertificates/test-ca",
-        &json!({"properties": {"data": b64(&ca.der)}}),
-    )
-    .await
-    .expect(201);
-    api.put(
-        "/backends/svc",
-        &json!({"properties": {"url": base(&backend, "localhost", "https"), "tls": {"caCertificateIds": ["test-ca"]}}}),
-    )
-    .await
-    .expect(201);
-    echo_api(
-        &api,
-        &format!("{}/base", base(&backend, "localhost", "https")),
-    )
-    .await;
+    trust_backend(&api, &ca, &backend).await;
     let gw = server.gateway();
     Mtls {
         dir,
