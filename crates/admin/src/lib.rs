@@ -130,10 +130,29 @@ async fn require_token_unless_open(
             .auth
             .verify_header(request.headers().get(http::header::AUTHORIZATION))
     {
-        next.run(request).await
+        if portal::owns(request.uri().path()) || OPEN_PATHS.contains(&request.uri().path()) {
+            return next.run(request).await;
+        }
+        // Changes made by this request are recorded as the admin token's, from its address.
+        let actor = gatehouse_model::audit::Actor {
+            name: "admin token".into(),
+            via: "api".into(),
+            address: peer_address(&request),
+        };
+        gatehouse_model::audit::ACTOR
+            .scope(actor, next.run(request))
+            .await
     } else {
         ApiError::unauthorized().into_response()
     }
+}
+
+/// The client's address, when the listener was served with connection info.
+pub(crate) fn peer_address(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// `GET /metrics`: the gateway's metrics in Prometheus text format.

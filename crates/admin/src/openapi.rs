@@ -187,6 +187,14 @@ fn schemas() -> Value {
             "version": {"type": "integer"}, "thumbprint": string, "subject": string,
             "expirationDate": date, "source": string, "activated": date,
             "current": {"type": "boolean"}}})),
+        "AuditEventList": list_of_inline(json!({"type": "object", "properties": {
+            "id": string, "name": string, "type": string,
+            "properties": {"type": "object", "properties": {
+                "timeStampUtc": date, "actor": string,
+                "via": {"type": "string", "enum": ["api", "portal", "refresher", "system"]},
+                "address": string, "entityKind": string, "entityId": string,
+                "operation": {"type": "string", "enum": ["create", "update", "delete"]},
+                "revisionBefore": {"type": "integer"}, "revisionAfter": {"type": "integer"}}}}})),
         "ProbeRequest": {"type": "object", "properties": {
             "certificateId": {"type": "string", "description": "present this certificate instead of the configured one"}}},
         "ProbeReport": {"type": "object", "properties": {

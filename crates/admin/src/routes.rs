@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
-use crate::handlers::{apis, backends, certificates as certs, hostnames, policies, probe};
+use crate::handlers::{apis, audit, backends, certificates as certs, hostnames, policies, probe};
 use crate::openapi;
 
 /// A management route and what `GET /openapi.json` says of it.
@@ -53,6 +53,9 @@ routes! {
         "This document", - -> -;
     get "/metrics" => crate::metrics,
         "Gateway metrics in Prometheus text format: requests by API, operation and status; latency; handshake failures by reason; pool connections; certificate expiry", - -> -;
+
+    get "/auditEvents" => audit::list_events,
+        "The audit trail: every change through any path, who made it (token or portal session, the refresher), from where, the entity, the operation and the revisions; newest first; $filter, $top, $skip", - -> AuditEventList;
 
     get "/certificates" => certs::list_certificates,
         "List client certificates", - -> CertificateList;

@@ -379,7 +379,10 @@ impl ControlPlane {
     }
 
     /// Starts a change: waits for the writer lock and fixes the configuration it builds on.
+    /// The change is recorded in the audit trail as made by the task's actor
+    /// ([`gatehouse_model::audit::ACTOR`], set where the request was authenticated).
     pub async fn begin(self: &Arc<Self>) -> Transaction {
+        let actor = gatehouse_model::audit::current_actor();
         let guard = Arc::clone(&self.writer).lock_owned().await;
         let base = self.config.load_full();
         Transaction {
@@ -388,7 +391,39 @@ impl ControlPlane {
             next_revision: base.revision + 1,
             base,
             changes: Vec::new(),
+            actor,
         }
+    }
+
+    /// The newest `limit` audit events, newest first.
+    ///
+    /// # Errors
+    /// The store's failure.
+    pub async fn audit_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<gatehouse_model::audit::AuditEvent>, ControlError> {
+        Ok(self.store.audit_events(limit).await?)
+    }
+
+    /// Deletes audit events older than `retention`, now and every day.
+    pub fn prune_audit(self: &Arc<Self>, retention: Duration) {
+        let cp = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
+            loop {
+                daily.tick().await;
+                let Some(cp) = cp.upgrade() else {
+                    return;
+                };
+                let before = time::OffsetDateTime::now_utc() - retention;
+                match cp.store.prune_audit(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "audit events past retention deleted"),
+                    Err(error) => tracing::warn!(%error, "cannot prune the audit trail"),
+                }
+            }
+        });
     }
 
     /// Reloads everything from the store and publishes it: how a node catches up when another
@@ -421,6 +456,7 @@ pub struct Transaction {
     base: Arc<Config>,
     next_revision: u64,
     changes: Vec<Change>,
+    actor: gatehouse_model::audit::Actor,
 }
 
 impl Transaction {
@@ -492,9 +528,10 @@ impl Transaction {
                 cp,
                 base,
                 changes,
+                actor,
                 ..
             } = self;
-            let result = cp.store.commit(base.revision, &changes).await;
+            let result = cp.store.commit_as(base.revision, &changes, &actor).await;
             let revision = match result {
                 Ok(revision) => revision,
                 Err(e) => {
@@ -538,6 +575,7 @@ impl Transaction {
                     revision,
                     kind = kind.as_str(),
                     key,
+                    actor = %actor.name,
                     action = if matches!(change, Change::Put(_)) {
                         "put"
                     } else {

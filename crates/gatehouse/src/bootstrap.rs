@@ -63,6 +63,8 @@ pub(crate) struct Config {
     pub(crate) secret_refresh_interval: Duration,
     /// Earlier versions kept per certificate.
     pub(crate) certificate_versions: usize,
+    /// How long the audit trail keeps an event.
+    pub(crate) audit_retention: Duration,
 }
 
 impl From<&ServeArgs> for Config {
@@ -95,6 +97,9 @@ impl From<&ServeArgs> for Config {
             database_url: args.database_url.clone().map(Zeroizing::new),
             secret_refresh_interval: Duration::from_secs(args.secret_refresh_interval.max(1)),
             certificate_versions: usize::from(args.certificate_versions),
+            audit_retention: Duration::from_secs(
+                u64::from(args.audit_retention_days.max(1)) * 86_400,
+            ),
         }
     }
 }
@@ -198,6 +203,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
     gateway.attach(&cp.snapshots());
     cp.follow();
     cp.watch_expiry();
+    cp.prune_audit(config.audit_retention);
     let refresher = gatehouse_secrets::Refresher::new(
         Arc::clone(&cp),
         Arc::new(gatehouse_secrets::SecretStores::new(

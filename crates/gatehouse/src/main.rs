@@ -101,6 +101,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_GATEWAY_TLS_LISTEN")]
     pub(crate) gateway_tls_listen: Option<SocketAddr>,
 
+    /// Days the audit trail keeps an event.
+    #[arg(long, env = "GATEHOUSE_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub(crate) audit_retention_days: u32,
+
     /// Earlier versions kept per certificate, for rollback (0 to 50).
     #[arg(long, env = "GATEHOUSE_CERTIFICATE_VERSIONS", default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=50))]
     pub(crate) certificate_versions: u8,

@@ -11,6 +11,7 @@
 //! `gatehouse-policy` (policy documents), and must not depend on the store, the management
 //! API or the gateway: both planes depend on it, never the reverse.
 
+pub mod audit;
 mod cell;
 pub mod config;
 pub mod entity;

@@ -101,6 +101,21 @@ impl Refresher {
     /// The commit's failure (the store away, a concurrent change); a failed fetch is not an
     /// error but an [`Outcome::Failed`], recorded in `lastStatus`.
     pub async fn refresh(&self, id: &str) -> Result<Outcome, ControlError> {
+        // On demand, the change is the caller's (`refreshSecret`); on its own, the refresher's.
+        if gatehouse_model::audit::ACTOR.try_with(|_| ()).is_ok() {
+            return self.refresh_now(id).await;
+        }
+        let actor = gatehouse_model::audit::Actor {
+            name: "secret refresher".into(),
+            via: "refresher".into(),
+            address: None,
+        };
+        gatehouse_model::audit::ACTOR
+            .scope(actor, self.refresh_now(id))
+            .await
+    }
+
+    async fn refresh_now(&self, id: &str) -> Result<Outcome, ControlError> {
         let Some(reference) = self
             .cp
             .config()

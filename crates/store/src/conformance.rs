@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_model::audit::Actor;
 use gatehouse_model::{Change, Kind, Record};
 
 use crate::testing::TempPostgres;
@@ -46,6 +47,8 @@ where
     let _ = b;
     let (a, b) = open(5).await;
     meta_is_set_once_across_handles(a.as_ref(), b.as_ref()).await;
+    let (a, b) = open(6).await;
+    every_commit_is_audited_in_its_transaction(a.as_ref(), b.as_ref()).await;
 }
 
 async fn empty_then_every_kind_round_trips(a: &dyn Store, b: &dyn Store) {
@@ -186,6 +189,79 @@ async fn meta_is_set_once_across_handles(a: &dyn Store, b: &dyn Store) {
     assert_eq!(x, y, "both handles agree on one value");
     assert_eq!(b.meta("k").await.unwrap().as_deref(), Some(x.as_str()));
     assert_eq!(a.init_meta("k", "later").await.unwrap(), x);
+}
+
+async fn every_commit_is_audited_in_its_transaction(a: &dyn Store, b: &dyn Store) {
+    let alice = Actor {
+        name: "admin token".into(),
+        via: "api".into(),
+        address: Some("192.0.2.7".into()),
+    };
+    a.commit_as(
+        0,
+        &[
+            Change::Put(record(Kind::Api, "orders", 1, "{}", None)),
+            Change::Put(record(Kind::Certificate, "c", 1, "{}", Some(b"sealed"))),
+        ],
+        &alice,
+    )
+    .await
+    .unwrap();
+    b.commit_as(
+        1,
+        &[
+            Change::Put(record(Kind::Api, "orders", 2, r#"{"v":2}"#, None)),
+            Change::Delete {
+                kind: Kind::Certificate,
+                key: "c".into(),
+            },
+        ],
+        &Actor::system(),
+    )
+    .await
+    .unwrap();
+    // A refused commit leaves no event.
+    let stale = a
+        .commit_as(
+            0,
+            &[Change::Put(record(Kind::Api, "x", 1, "{}", None))],
+            &alice,
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict { .. })));
+
+    let events = a.audit_events(100).await.unwrap();
+    let seen: Vec<(&str, &str, &str, u64, u64, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.key.as_str(),
+                e.operation.as_str(),
+                e.revision_before,
+                e.revision_after,
+                e.actor.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("certificate", "c", "delete", 1, 2, "system"),
+            ("api", "orders", "update", 1, 2, "system"),
+            ("certificate", "c", "create", 0, 1, "admin token"),
+            ("api", "orders", "create", 0, 1, "admin token"),
+        ]
+    );
+    assert_eq!(events[3].address.as_deref(), Some("192.0.2.7"));
+    assert_eq!(events[3].via, "api");
+    assert!(events.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    assert_eq!(a.audit_events(1).await.unwrap().len(), 1);
+
+    // Retention: everything before a moment after the events goes.
+    let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    assert_eq!(a.prune_audit(later).await.unwrap(), 4);
+    assert!(b.audit_events(100).await.unwrap().is_empty());
 }
 
 #[tokio::test]

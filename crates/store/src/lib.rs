@@ -23,6 +23,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
+use gatehouse_model::audit::{Actor, AuditEvent};
 use gatehouse_model::{Change, Record};
 
 /// Why the store failed.
@@ -106,7 +107,33 @@ pub trait Store: Send + Sync {
     ///
     /// # Errors
     /// `Conflict` when another writer committed since `expected`; database failures.
-    async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError>;
+    async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError> {
+        self.commit_as(expected, changes, &Actor::system()).await
+    }
+
+    /// [`Store::commit`], recording in the same transaction one audit event per change, made
+    /// by `actor`.
+    ///
+    /// # Errors
+    /// As [`Store::commit`].
+    async fn commit_as(
+        &self,
+        expected: u64,
+        changes: &[Change],
+        actor: &Actor,
+    ) -> Result<u64, StoreError>;
+
+    /// The newest `limit` audit events, newest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Deletes audit events older than `before`; returns how many.
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn prune_audit(&self, before: time::OffsetDateTime) -> Result<u64, StoreError>;
 
     /// The revision of the last committed change (cheap: for polling).
     ///
@@ -158,6 +185,51 @@ pub(crate) fn snapshot(revision: i64, mut records: Vec<Record>) -> Result<Snapsh
     Ok(Snapshot {
         revision: to_u64(revision, "revision")?,
         records,
+    })
+}
+
+/// `create`, `update` or `delete`: what a change did to an entity that `existed` or not.
+pub(crate) fn operation(change: &Change, existed: bool) -> &'static str {
+    match (change, existed) {
+        (Change::Delete { .. }, _) => "delete",
+        (Change::Put(_), true) => "update",
+        (Change::Put(_), false) => "create",
+    }
+}
+
+/// The time an audit event is stamped with.
+pub(crate) fn now_text() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A row of `audit_events`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn audit_event(
+    id: i64,
+    at: &str,
+    actor: String,
+    via: String,
+    address: Option<String>,
+    kind: String,
+    key: String,
+    operation: String,
+    before: i64,
+    after: i64,
+) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        id,
+        at: time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| StoreError::Corrupt(format!("audit event {id}: bad time '{at}'")))?,
+        actor,
+        via,
+        address,
+        kind,
+        key,
+        operation,
+        revision_before: to_u64(before, "revision")?,
+        revision_after: to_u64(after, "revision")?,
     })
 }
 

@@ -27,14 +27,26 @@ const SQLITE: Steps = &[
         "api protocols",
         include_str!("../migrations/sqlite/0002_api_protocols.sql"),
     ),
+    (
+        3,
+        "audit events",
+        include_str!("../migrations/sqlite/0003_audit.sql"),
+    ),
 ];
 
 /// PostgreSQL's migrations, in order (its own numbering: it never had SQLite's old data).
-const POSTGRES: Steps = &[(
-    1,
-    "entities",
-    include_str!("../migrations/postgres/0001_entities.sql"),
-)];
+const POSTGRES: Steps = &[
+    (
+        1,
+        "entities",
+        include_str!("../migrations/postgres/0001_entities.sql"),
+    ),
+    (
+        2,
+        "audit events",
+        include_str!("../migrations/postgres/0002_audit.sql"),
+    ),
+];
 
 fn migrator(steps: Steps, up_to: Option<i64>) -> Migrator {
     Migrator::with_migrations(

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gatehouse_model::Change;
+use gatehouse_model::audit::{Actor, AuditEvent};
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::{OnceCell, mpsc};
@@ -99,7 +100,12 @@ impl Store for PostgresStore {
         crate::snapshot(revision, records)
     }
 
-    async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError> {
+    async fn commit_as(
+        &self,
+        expected: u64,
+        changes: &[Change],
+        actor: &Actor,
+    ) -> Result<u64, StoreError> {
         let next = expected + 1;
         let mut tx = self.ready().await?.begin().await?;
         // The row lock serialises commits from every node: the check and the writes cannot
@@ -113,7 +119,16 @@ impl Store for PostgresStore {
         if found != expected {
             return Err(StoreError::Conflict { expected, found });
         }
+        let mut operations = Vec::with_capacity(changes.len());
         for change in changes {
+            let (kind, key) = change.target();
+            let existed: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM entities WHERE kind = $1 AND key = $2")
+                    .bind(kind.as_str())
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            operations.push(crate::operation(change, existed.is_some()));
             match change {
                 Change::Put(r) => {
                     sqlx::query(
@@ -144,6 +159,25 @@ impl Store for PostgresStore {
             .bind(to_i64(next)?)
             .execute(&mut *tx)
             .await?;
+        let at = crate::now_text();
+        for (change, operation) in changes.iter().zip(operations) {
+            let (kind, key) = change.target();
+            sqlx::query(
+                "INSERT INTO audit_events (at, actor, via, address, kind, key, operation, revision_before, revision_after) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&at)
+            .bind(&actor.name)
+            .bind(&actor.via)
+            .bind(actor.address.as_deref())
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(operation)
+            .bind(to_i64(expected)?)
+            .bind(to_i64(next)?)
+            .execute(&mut *tx)
+            .await?;
+        }
         // Delivered when (and only if) the transaction commits.
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -152,6 +186,51 @@ impl Store for PostgresStore {
             .await?;
         tx.commit().await?;
         Ok(next)
+    }
+
+    async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, via, address, kind, key, operation, revision_before, \
+             revision_after FROM audit_events ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.ready().await?)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                crate::audit_event(
+                    row.try_get("id")?,
+                    &row.try_get::<String, _>("at")?,
+                    row.try_get("actor")?,
+                    row.try_get("via")?,
+                    row.try_get("address")?,
+                    row.try_get("kind")?,
+                    row.try_get("key")?,
+                    row.try_get("operation")?,
+                    row.try_get("revision_before")?,
+                    row.try_get("revision_after")?,
+                )
+            })
+            .collect()
+    }
+
+    async fn prune_audit(&self, before: time::OffsetDateTime) -> Result<u64, StoreError> {
+        // Times are RFC 3339 in UTC: parse each rather than trust text order (fractions vary).
+        let old: Vec<i64> = self
+            .audit_events(usize::MAX)
+            .await?
+            .into_iter()
+            .filter(|e| e.at < before)
+            .map(|e| e.id)
+            .collect();
+        let Some(newest) = old.iter().max() else {
+            return Ok(0);
+        };
+        let done = sqlx::query("DELETE FROM audit_events WHERE id <= $1")
+            .bind(newest)
+            .execute(self.ready().await?)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gatehouse_model::Change;
+use gatehouse_model::audit::{Actor, AuditEvent};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -144,7 +145,12 @@ impl Store for SqliteStore {
         crate::snapshot(revision, records)
     }
 
-    async fn commit(&self, expected: u64, changes: &[Change]) -> Result<u64, StoreError> {
+    async fn commit_as(
+        &self,
+        expected: u64,
+        changes: &[Change],
+        actor: &Actor,
+    ) -> Result<u64, StoreError> {
         let next = expected + 1;
         let mut conn = self.pool.acquire().await?;
         // IMMEDIATE takes the write lock up front, so the revision check and the writes
@@ -157,7 +163,16 @@ impl Store for SqliteStore {
         if found != expected {
             return Err(StoreError::Conflict { expected, found });
         }
+        let mut operations = Vec::with_capacity(changes.len());
         for change in changes {
+            let (kind, key) = change.target();
+            let existed: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM entities WHERE kind = ? AND key = ?")
+                    .bind(kind.as_str())
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            operations.push(crate::operation(change, existed.is_some()));
             match change {
                 Change::Put(r) => {
                     sqlx::query(
@@ -188,8 +203,72 @@ impl Store for SqliteStore {
             .bind(to_i64(next)?)
             .execute(&mut *tx)
             .await?;
+        let at = crate::now_text();
+        for (change, operation) in changes.iter().zip(operations) {
+            let (kind, key) = change.target();
+            sqlx::query(
+                "INSERT INTO audit_events (at, actor, via, address, kind, key, operation, revision_before, revision_after) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&at)
+            .bind(&actor.name)
+            .bind(&actor.via)
+            .bind(actor.address.as_deref())
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(operation)
+            .bind(to_i64(expected)?)
+            .bind(to_i64(next)?)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(next)
+    }
+
+    async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, via, address, kind, key, operation, revision_before, \
+             revision_after FROM audit_events ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                crate::audit_event(
+                    row.try_get("id")?,
+                    &row.try_get::<String, _>("at")?,
+                    row.try_get("actor")?,
+                    row.try_get("via")?,
+                    row.try_get("address")?,
+                    row.try_get("kind")?,
+                    row.try_get("key")?,
+                    row.try_get("operation")?,
+                    row.try_get("revision_before")?,
+                    row.try_get("revision_after")?,
+                )
+            })
+            .collect()
+    }
+
+    async fn prune_audit(&self, before: time::OffsetDateTime) -> Result<u64, StoreError> {
+        // Times are RFC 3339 in UTC: parse each rather than trust text order (fractions vary).
+        let old: Vec<i64> = self
+            .audit_events(usize::MAX)
+            .await?
+            .into_iter()
+            .filter(|e| e.at < before)
+            .map(|e| e.id)
+            .collect();
+        let Some(newest) = old.iter().max() else {
+            return Ok(0);
+        };
+        let done = sqlx::query("DELETE FROM audit_events WHERE id <= ?")
+            .bind(newest)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
@@ -416,7 +495,7 @@ mod tests {
                 e,
                 StoreError::SchemaTooNew {
                     found: 99,
-                    known: 2
+                    known: 3
                 }
             ),
             "{e:?}"

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource family, and the lookups they share.
 
 pub(crate) mod apis;
+pub(crate) mod audit;
 pub(crate) mod backends;
 pub(crate) mod certificates;
 pub(crate) mod hostnames;

@@ -10,6 +10,7 @@
 //! allows none.
 
 mod apis;
+mod audit;
 mod backends;
 mod certificates;
 mod console;
@@ -110,6 +111,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/ui/apis/{id}/credentials", post(apis::save_credentials))
         .route("/ui/policy", get(apis::policy_page).post(apis::policy_save))
         .route("/ui/console", get(console::page).post(console::send))
+        .route("/ui/audit", get(audit::page))
         .route_layer(middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui/certificates") }))
@@ -155,8 +157,16 @@ async fn require_session(
                 .into_response();
         }
     }
+    let actor = gatehouse_model::audit::Actor {
+        name: format!("portal session {}", signed.label),
+        via: "portal".into(),
+        address: crate::peer_address(&request),
+    };
     request.extensions_mut().insert(signed);
-    next.run(request).await
+    // The portal calls the API's handlers in this task: their changes are this session's.
+    gatehouse_model::audit::ACTOR
+        .scope(actor, next.run(request))
+        .await
 }
 
 #[derive(Template)]
@@ -444,6 +454,7 @@ pub(crate) fn nav(active: &str) -> Vec<(&'static str, &'static str, bool)> {
         ("/ui/apis", "APIs"),
         ("/ui/policy", "Global policy"),
         ("/ui/console", "Test console"),
+        ("/ui/audit", "Audit trail"),
     ]
     .into_iter()
     .map(|(href, label)| (href, label, href == active))

@@ -32,6 +32,8 @@ impl std::fmt::Debug for Sessions {
 
 struct Session {
     csrf: String,
+    /// A name for the audit trail that reveals nothing of the cookie.
+    label: String,
     created: Instant,
     last_seen: Instant,
 }
@@ -47,6 +49,8 @@ impl Session {
 #[derive(Clone)]
 pub(crate) struct Signed {
     pub(crate) csrf: String,
+    /// The session's name in the audit trail (not the cookie).
+    pub(crate) label: String,
 }
 
 impl Sessions {
@@ -58,6 +62,7 @@ impl Sessions {
     fn open_at(&self, now: Instant) -> Option<(String, String)> {
         let id = random_hex(32)?;
         let csrf = random_hex(32)?;
+        let label = random_hex(4)?;
         let mut map = self.map.lock();
         map.retain(|_, s| s.live(now));
         if map.len() >= KEPT
@@ -72,6 +77,7 @@ impl Sessions {
             id.clone(),
             Session {
                 csrf: csrf.clone(),
+                label,
                 created: now,
                 last_seen: now,
             },
@@ -94,6 +100,7 @@ impl Sessions {
         session.last_seen = now;
         Some(Signed {
             csrf: session.csrf.clone(),
+            label: session.label.clone(),
         })
     }
 

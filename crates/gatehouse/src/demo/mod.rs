@@ -246,6 +246,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         database_url: None,
         secret_refresh_interval: Duration::from_secs(300),
         certificate_versions: 5,
+        audit_retention: Duration::from_secs(90 * 86_400),
     })
     .await
     .context("cannot start Gatehouse")?;

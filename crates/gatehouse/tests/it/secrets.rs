@@ -492,3 +492,61 @@ async fn a_managed_identity_reads_the_vault_when_no_client_secret_is_set() {
     refresh(api, "mi").await;
     assert_eq!(*imds.client_ids.lock().unwrap(), ["user-assigned-1"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_is_in_the_audit_trail_with_who_and_from_where() {
+    let setup = mtls_setup(|_| {}).await;
+    let (api, ca, server) = (&setup.api, &setup.ca, &setup.server);
+    let (pem, _) = ca.client("audited");
+    upload_pem(api, "audited", &pem).await;
+    use_certificate(api, "echo", "audited").await;
+    api.delete("/certificates/audited").await.expect(409);
+
+    // Through the portal: the session's name, not its cookie.
+    let browser = crate::support::portal::Browser::sign_in(server).await;
+    let reply = browser
+        .post("/ui/apis/echo/credentials", &[("kind", "none")])
+        .await;
+    assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
+
+    let trail = api
+        .get("/auditEvents?$filter=entityId%20eq%20'audited'")
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(trail["count"], json!(1), "{trail}");
+    let event = &trail["value"][0]["properties"];
+    assert_eq!(event["operation"], json!("create"));
+    assert_eq!(event["entityKind"], json!("certificate"));
+    assert_eq!(event["actor"], json!("admin token"));
+    assert_eq!(event["via"], json!("api"));
+    assert_eq!(event["address"], json!("127.0.0.1"));
+    assert!(event["revisionAfter"].as_u64() > event["revisionBefore"].as_u64());
+
+    let policy = api
+        .get("/auditEvents?$filter=entityKind%20eq%20'policy'")
+        .await
+        .json();
+    let actors: Vec<&str> = policy["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["properties"]["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors.len(), 2, "{policy}");
+    assert!(actors[0].starts_with("portal session "), "{actors:?}");
+    assert_eq!(actors[1], "admin token");
+    let cookie_value = browser.cookie.split_once('=').map_or("", |(_, v)| v);
+    assert!(!policy.to_string().contains(cookie_value));
+
+    // The refused delete left nothing; the portal page lists the same trail.
+    assert!(
+        !api.get("/auditEvents").await.text().contains("\"delete\""),
+        "a refused change is not in the trail"
+    );
+    let page = browser.get("/ui/audit").await.text();
+    assert!(
+        page.contains("portal session") && page.contains("audited"),
+        "{page}"
+    );
+}
