@@ -20,6 +20,7 @@ mod lifecycle;
 mod policies;
 mod portal;
 mod probe;
+mod reliability;
 mod secrets;
 mod security;
 mod support;

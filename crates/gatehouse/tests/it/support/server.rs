@@ -199,6 +199,12 @@ impl Server {
         Api::new(self.gateway, None)
     }
 
+    /// Kills the process at once (SIGKILL: no shutdown, no flush) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub fn stop(&mut self) -> ExitStatus {
         let _ = Command::new("kill")
@@ -339,6 +345,42 @@ impl Api {
             headers: parts.headers,
             body: body.collect().await.expect("body").to_bytes(),
         }
+    }
+
+    /// Like [`Api::send`], but `None` when the connection fails (a server killed mid-request).
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Option<Reply> {
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(format!("{}{path}", self.base));
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = self
+            .client
+            .request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .ok()?;
+        let (parts, body) = response.into_parts();
+        Some(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.ok()?.to_bytes(),
+        })
     }
 
     /// `GET`.
