@@ -129,11 +129,31 @@ pub trait Store: Send + Sync {
     /// Database failures.
     async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
 
+    /// Deletes the audit events numbered `id` and below; returns how many.
+    ///
+    /// # Errors
+    /// Database failures.
+    async fn delete_audit_through(&self, id: i64) -> Result<u64, StoreError>;
+
     /// Deletes audit events older than `before`; returns how many.
     ///
     /// # Errors
     /// Database failures.
-    async fn prune_audit(&self, before: time::OffsetDateTime) -> Result<u64, StoreError>;
+    async fn prune_audit(&self, before: time::OffsetDateTime) -> Result<u64, StoreError> {
+        // Times are RFC 3339 text: compared parsed, not as text (fractions vary in length);
+        // numbers grow with commits, so everything up to the newest old one goes.
+        let newest_old = self
+            .audit_events(usize::MAX)
+            .await?
+            .into_iter()
+            .filter(|e| e.at < before)
+            .map(|e| e.id)
+            .max();
+        match newest_old {
+            Some(id) => self.delete_audit_through(id).await,
+            None => Ok(0),
+        }
+    }
 
     /// The revision of the last committed change (cheap: for polling).
     ///

@@ -214,20 +214,9 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn prune_audit(&self, before: time::OffsetDateTime) -> Result<u64, StoreError> {
-        // Times are RFC 3339 in UTC: parse each rather than trust text order (fractions vary).
-        let old: Vec<i64> = self
-            .audit_events(usize::MAX)
-            .await?
-            .into_iter()
-            .filter(|e| e.at < before)
-            .map(|e| e.id)
-            .collect();
-        let Some(newest) = old.iter().max() else {
-            return Ok(0);
-        };
+    async fn delete_audit_through(&self, id: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM audit_events WHERE id <= $1")
-            .bind(newest)
+            .bind(id)
             .execute(self.ready().await?)
             .await?;
         Ok(done.rows_affected())

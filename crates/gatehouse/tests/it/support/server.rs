@@ -319,32 +319,9 @@ impl Api {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut req = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(format!("{}{path}", self.base));
-        if !headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            req = req.header("content-type", "application/json");
-        }
-        if let Some(t) = &self.token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let response = self
-            .client
-            .request(req.body(Full::new(Bytes::from(body))).unwrap())
+        self.try_send(method, path, body, headers)
             .await
-            .expect("request");
-        let (parts, body) = response.into_parts();
-        Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body: body.collect().await.expect("body").to_bytes(),
-        }
+            .expect("request")
     }
 
     /// Like [`Api::send`], but `None` when the connection fails (a server killed mid-request).
