@@ -16,6 +16,7 @@ mod cell;
 pub mod config;
 pub mod entity;
 mod error;
+pub mod fuzzing;
 mod id;
 pub mod snapshot;
 pub mod template;

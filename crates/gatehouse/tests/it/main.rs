@@ -9,6 +9,7 @@
 mod certificates;
 mod cli;
 mod cluster;
+mod corpus;
 mod demo;
 mod differential;
 mod edge;

@@ -1,0 +1,6 @@
+//! Fuzz target `pkcs12`: the same entry point the corpus replay test calls.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    gatehouse_model::fuzzing::pkcs12(data);
+});
