@@ -119,10 +119,10 @@ pub(crate) struct Running {
 
 /// Runs `gatehouse serve` until SIGTERM or SIGINT.
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    start(Config::from(&args))
-        .await?
-        .run_until(shutdown_signal())
-        .await
+    // Handlers first: a signal that arrives while the server starts (or right after it says it
+    // is ready) must stop it cleanly, not kill it with the default action.
+    let signal = shutdown_signal();
+    start(Config::from(&args)).await?.run_until(signal).await
 }
 
 /// The gateway's record of a call as the portal's console reads it.
@@ -357,18 +357,22 @@ async fn bind_gateway(
 }
 
 /// Resolves with the name of the first SIGTERM or SIGINT.
-pub(crate) async fn shutdown_signal() -> &'static str {
+pub(crate) fn shutdown_signal() -> impl Future<Output = &'static str> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    // Created now, not when first polled: the handlers are installed from this moment.
+    let streams = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = streams else {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }
 

@@ -369,3 +369,19 @@ async fn data_files_are_private_and_a_shared_data_dir_is_named() {
     assert_eq!(mode(&data.join("gatehouse.db")), 0o600);
     server.api().get("/apis/echo").await.expect(200);
 }
+
+/// A SIGTERM the moment the server says it is ready stops it cleanly: the handlers are installed
+/// before it starts, not when it begins to wait (a race a CI run once lost).
+#[tokio::test]
+async fn sigterm_the_moment_the_server_is_ready_stops_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..15 {
+        let mut server = start(Options::new(dir.path()));
+        let status = server.stop();
+        assert!(
+            status.success(),
+            "round {round}: {status:?}\n{}",
+            server.logs()
+        );
+    }
+}
