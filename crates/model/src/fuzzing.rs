@@ -65,3 +65,70 @@ pub fn template(data: &[u8]) {
         }
     }
 }
+
+/// X.509 facts: what the gateway reads from any certificate it is given (subject, thumbprint,
+/// validity, names), as a client certificate's leaf, a trusted CA or a back end's.
+pub fn x509(data: &[u8]) {
+    if let Ok(info) = gatehouse_pki::certificate_info(data) {
+        let _ = gatehouse_pki::check_validity(&info, time::OffsetDateTime::UNIX_EPOCH);
+    }
+    let _ = gatehouse_pki::distinguished_name(data);
+    let _ = gatehouse_pki::public_key_digest(data);
+    let _ = gatehouse_pki::issued_by(data, data);
+    let _ = gatehouse_pki::parse_ca_certificate(data);
+}
+
+/// Management JSON bodies: the first byte picks the entity, the rest is the `properties`
+/// object as a `PUT` would carry it, checked exactly as the management API checks it.
+pub fn management_json(data: &[u8]) {
+    use crate::entity::{api, backend, certificate, hostname, policy};
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    match selector % 6 {
+        0 => {
+            let _ = api::ApiProperties::from_input(value);
+        }
+        1 => {
+            let _ = api::OperationProperties::from_input(value);
+        }
+        2 => {
+            if let Ok(first) = backend::BackendProperties::from_input(value.clone(), None) {
+                // A second save of the same body over the first (masked secrets restored).
+                let _ = backend::BackendProperties::from_input(value, Some(&first));
+            }
+        }
+        3 => {
+            let _ = certificate::CertificateRequest::parse(
+                value,
+                &gatehouse_pki::Limits::default(),
+                time::OffsetDateTime::UNIX_EPOCH,
+            );
+        }
+        4 => {
+            let _ = hostname::HostnameProperties::from_input(value);
+        }
+        _ => {
+            let limits = gatehouse_policy::Limits::default();
+            for scope in [
+                policy::PolicyScope::Global,
+                policy::PolicyScope::Api("a".into()),
+                policy::PolicyScope::Operation("a".into(), "o".into()),
+            ] {
+                if let Ok(first) =
+                    policy::PolicyRecord::from_input(&scope, value.clone(), None, &limits)
+                {
+                    let _ = policy::PolicyRecord::from_input(
+                        &scope,
+                        value.clone(),
+                        Some(&first),
+                        &limits,
+                    );
+                }
+            }
+        }
+    }
+}

@@ -17,6 +17,7 @@ mod connect;
 mod error;
 mod forwarded;
 mod front;
+pub mod fuzzing;
 mod handler;
 mod head;
 mod headers;

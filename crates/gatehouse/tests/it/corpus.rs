@@ -27,6 +27,9 @@ fn every_fuzz_corpus_file_is_handled_without_a_panic() {
         ("pem", replay("pem", fuzzing::pem)),
         ("policy", replay("policy", fuzzing::policy)),
         ("template", replay("template", fuzzing::template)),
+        ("x509", replay("x509", fuzzing::x509)),
+        ("json", replay("json", fuzzing::management_json)),
+        ("http1", replay("http1", gatehouse_proxy::fuzzing::http1)),
     ];
     println!("corpus files replayed: {counts:?}");
 }
