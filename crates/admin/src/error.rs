@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use gatehouse_control::ControlError;
+use gatehouse_model::entity::token::Role;
 use gatehouse_model::{Detail, ModelError};
 use gatehouse_store::StoreError;
 use http::StatusCode;
@@ -40,7 +41,18 @@ impl ApiError {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            "send the admin token as 'Authorization: Bearer <token>'",
+            "send a management token as 'Authorization: Bearer <token>'",
+        )
+    }
+
+    /// 403: the token is known but its role does not reach the route's.
+    pub(crate) fn forbidden(name: &str, role: Role, needed: Role) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "this needs the {needed} role; the token '{name}' is a {role} (an admin can make a token with POST /tokens)"
+            ),
         )
     }
 

@@ -3,8 +3,9 @@
 //!
 //! - [`ControlPlane`] (from `gatehouse-control`): the change path every handler writes through;
 //!   its errors are mapped to HTTP here.
-//! - [`router`]: the axum router of every management route ([`routes::ROUTES`]), behind the
-//!   admin token ([`AdminAuth`]); `GET /health` is the only open route.
+//! - [`router`]: the axum router of every management route ([`routes::ROUTES`]), each behind
+//!   a token whose role reaches the route's ([`auth`]: the bootstrap token [`AdminAuth`] and
+//!   the named tokens of `/tokens`); `GET /health` is the only open route.
 //! - [`ApiError`]: the one mapping from failures to `{"error":{...}}` answers.
 //! - [`AllowedHosts`]: the `Host` names the listener answers to (DNS rebinding).
 //!
@@ -64,7 +65,7 @@ pub struct GatewayLink {
 pub struct AppState {
     /// The control plane.
     pub cp: Arc<ControlPlane>,
-    /// The admin token check.
+    /// The bootstrap token (an admin), set at start.
     pub auth: Arc<AdminAuth>,
     /// The gateway's metrics, when a gateway runs in this process.
     pub metrics: Option<MetricsSource>,
@@ -117,34 +118,35 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Every path but the open ones needs the token, including unknown paths: an unauthenticated
-/// caller learns nothing about which routes exist.
+/// Every path but the open ones needs a token, including unknown paths: an unauthenticated
+/// caller learns nothing about which routes exist. The token's principal is set for the
+/// request's task: each route checks its role against it, and changes are recorded under its
+/// name, from the caller's address.
 async fn require_token_unless_open(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if OPEN_PATHS.contains(&request.uri().path())
-        || portal::owns(request.uri().path())
-        || state
-            .auth
-            .verify_header(request.headers().get(http::header::AUTHORIZATION))
-    {
-        if portal::owns(request.uri().path()) || OPEN_PATHS.contains(&request.uri().path()) {
-            return next.run(request).await;
-        }
-        // Changes made by this request are recorded as the admin token's, from its address.
-        let actor = gatehouse_model::audit::Actor {
-            name: "admin token".into(),
-            via: "api".into(),
-            address: peer_address(&request),
-        };
-        gatehouse_model::audit::ACTOR
-            .scope(actor, next.run(request))
-            .await
-    } else {
-        ApiError::unauthorized().into_response()
+    let path = request.uri().path();
+    if OPEN_PATHS.contains(&path) || portal::owns(path) {
+        return next.run(request).await;
     }
+    let Some(principal) = auth::bearer(request.headers().get(http::header::AUTHORIZATION))
+        .and_then(|token| state.principal(token))
+    else {
+        return ApiError::unauthorized().into_response();
+    };
+    let actor = gatehouse_model::audit::Actor {
+        name: principal.audit_name(),
+        via: "api".into(),
+        address: peer_address(&request),
+    };
+    auth::PRINCIPAL
+        .scope(
+            principal,
+            gatehouse_model::audit::ACTOR.scope(actor, next.run(request)),
+        )
+        .await
 }
 
 /// The client's address, when the listener was served with connection info.

@@ -141,6 +141,29 @@ fn schemas() -> Value {
             "thumbprint": string, "subject": string
         }
     });
+    let role = json!({"type": "string", "enum": ["reader", "operator", "admin"],
+        "description": "reader: reads (secrets are masked for every role); operator: also certificates, back ends, APIs, operations, policies, probes; admin: also tokens and hostname configurations"});
+    let token = json!({
+        "type": "object",
+        "properties": {
+            "role": role.clone(),
+            "created": {"type": "string", "format": "date-time"},
+            "createdBy": {"type": "string", "description": "who made it, as the audit trail names them"},
+            "expiresAt": {"type": ["string", "null"], "format": "date-time"},
+            "bootstrap": {"type": "boolean", "description": "the token set at start (GATEHOUSE_ADMIN_TOKEN): an admin, not revocable here"}
+        }
+    });
+    let mut token_created = token.clone();
+    token_created["properties"]["value"] =
+        json!({"type": "string", "description": "the token: in this answer only, never again"});
+    let token_create = json!({
+        "type": "object", "required": ["name", "role"], "additionalProperties": false,
+        "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", "description": "its id, and its name in the audit trail"},
+            "role": role,
+            "expiresAt": {"type": "string", "format": "date-time", "description": "when it stops working; never when absent"}
+        }
+    });
     let hostname = json!({
         "type": "object", "required": ["hostName", "certificateId"],
         "properties": {
@@ -237,6 +260,10 @@ fn schemas() -> Value {
         "Hostname": entity(hostname.clone()),
         "HostnameList": list_of("Hostname"),
         "HostnameCreate": create(hostname),
+        "Token": entity(token),
+        "TokenList": list_of("Token"),
+        "TokenCreate": create(token_create),
+        "TokenCreated": entity(token_created),
         "Usage": usage,
         "UsageList": list_of("Usage"),
     })
@@ -246,6 +273,7 @@ fn operation(route: &Route) -> Value {
     let Route {
         method,
         path,
+        role,
         summary,
         request,
         response,
@@ -279,6 +307,12 @@ fn operation(route: &Route) -> Value {
                 responses.insert(code.into(), error.clone());
             }
         }
+        "POST" if response == Some("TokenCreated") => {
+            responses.insert("201".into(), ok);
+            for code in ["400", "409"] {
+                responses.insert(code.into(), error.clone());
+            }
+        }
         _ => {
             responses.insert("200".into(), ok);
             responses.insert("404".into(), error.clone());
@@ -286,13 +320,17 @@ fn operation(route: &Route) -> Value {
     }
     // Every route: no token, and a Host that is not an IP literal, localhost or allowed.
     responses.insert("421".into(), error.clone());
-    responses.insert("401".into(), error);
+    responses.insert("401".into(), error.clone());
+    if role != gatehouse_model::entity::token::Role::Reader {
+        responses.insert("403".into(), error);
+    }
     let mut op = json!({
         "summary": summary,
         "operationId": format!("{}{}", method.to_ascii_lowercase(), path.replace(['/', '{', '}', '.'], "_")),
         "parameters": params,
         "responses": responses,
-        "security": [{"bearer": []}]
+        "security": [{"bearer": []}],
+        "x-gatehouse-role": role
     });
     if let Some(schema) = request {
         op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});

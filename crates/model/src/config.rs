@@ -15,6 +15,7 @@ use crate::entity::backend::BackendProperties;
 use crate::entity::certificate::{CaCertificateRecord, CertificateRecord};
 use crate::entity::hostname::HostnameProperties;
 use crate::entity::policy::{PolicyRecord, PolicyScope, policy_details};
+use crate::entity::token::TokenRecord;
 use crate::entity::{Change, Record};
 use crate::url::ServiceUrl;
 use crate::{Detail, Kind, ModelError};
@@ -57,6 +58,8 @@ pub struct Config {
     pub policies: BTreeMap<PolicyScope, Stored<PolicyRecord>>,
     /// Hostname configurations of the TLS listener.
     pub hostnames: BTreeMap<String, Stored<HostnameProperties>>,
+    /// Named management tokens, by name.
+    pub tokens: BTreeMap<String, Stored<TokenRecord>>,
 }
 
 /// How an entity refers to another: one entry of a usages answer or a 409's details.
@@ -146,6 +149,10 @@ impl Config {
                         let v = HostnameProperties::from_record(r)?;
                         self.hostnames.insert(r.key.clone(), stored(rev, v));
                     }
+                    Kind::Token => {
+                        let v = TokenRecord::from_record(r)?;
+                        self.tokens.insert(r.key.clone(), stored(rev, v));
+                    }
                 }
             }
             Change::Delete { kind, key } => match kind {
@@ -156,6 +163,7 @@ impl Config {
                 Kind::Operation => drop(self.operations.remove(&operation_key(key)?)),
                 Kind::Policy => drop(self.policies.remove(&policy_scope(key)?)),
                 Kind::Hostname => drop(self.hostnames.remove(key)),
+                Kind::Token => drop(self.tokens.remove(key)),
             },
         }
         Ok(())

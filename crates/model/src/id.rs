@@ -61,11 +61,13 @@ pub enum Kind {
     Policy,
     /// A host name the gateway's TLS listener answers for, with its certificate.
     Hostname,
+    /// A named management token (its hash and role).
+    Token,
 }
 
 impl Kind {
     /// Every kind, in the order a configuration is loaded (referenced before referencing).
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Certificate,
         Kind::CaCertificate,
         Kind::Backend,
@@ -73,6 +75,7 @@ impl Kind {
         Kind::Operation,
         Kind::Policy,
         Kind::Hostname,
+        Kind::Token,
     ];
 
     /// The stable name the store uses for this kind.
@@ -85,6 +88,7 @@ impl Kind {
             Kind::Operation => "operation",
             Kind::Policy => "policy",
             Kind::Hostname => "hostnameConfiguration",
+            Kind::Token => "token",
         }
     }
 
@@ -103,6 +107,7 @@ impl Kind {
             Kind::Operation => "operation",
             Kind::Policy => "policy",
             Kind::Hostname => "hostname configuration",
+            Kind::Token => "token",
         }
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod certificates;
 pub(crate) mod hostnames;
 pub(crate) mod policies;
 pub(crate) mod probe;
+pub(crate) mod tokens;
 
 use std::collections::BTreeMap;
 

@@ -13,7 +13,7 @@ use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::certificates::rows;
-use super::{ErrorView, Signed, api, check_ids, error_at, nav, one, raw, render};
+use super::{Chrome, ErrorView, Signed, api, check_ids, error_at, error_page, one, raw, render};
 use crate::AppState;
 
 /// An API as the list shows it.
@@ -99,8 +99,7 @@ fn redirect(to: &str) -> Response {
 #[derive(Template)]
 #[template(path = "apis.html")]
 struct ApisPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     apis: Vec<ApiRow>,
     notice: Option<String>,
     error: Option<ErrorView>,
@@ -117,8 +116,7 @@ pub(crate) async fn page(
         Err(e) => (Vec::new(), Some(e)),
     };
     render(&ApisPage {
-        csrf: signed.csrf,
-        nav: nav("/ui/apis"),
+        chrome: Chrome::new(&signed, "/ui/apis"),
         apis,
         notice: query
             .get("deleted")
@@ -239,27 +237,10 @@ struct CredentialsFragment {
 #[derive(Template)]
 #[template(path = "api.html")]
 struct ApiPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     api: ApiRow,
     operations: Vec<OperationRow>,
     credentials: CredentialsPanel,
-}
-
-#[derive(Template)]
-#[template(path = "error_page.html")]
-struct ErrorPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
-    error: ErrorView,
-}
-
-fn error_page(signed: Signed, active: &str, error: ErrorView) -> Response {
-    render(&ErrorPage {
-        csrf: signed.csrf,
-        nav: nav(active),
-        error,
-    })
 }
 
 /// `GET /ui/apis/{id}`
@@ -283,8 +264,7 @@ pub(crate) async fn detail(
     };
     match loaded.await {
         Ok((operations, credentials)) => render(&ApiPage {
-            csrf: signed.csrf,
-            nav: nav("/ui/apis"),
+            chrome: Chrome::new(&signed, "/ui/apis"),
             api: ApiRow::from_entity(&reply.body),
             operations,
             credentials,
@@ -525,8 +505,7 @@ struct PolicyEditorFragment {
 #[derive(Template)]
 #[template(path = "policy.html")]
 struct PolicyPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     title: String,
     api: String,
     operations: Vec<OperationRow>,
@@ -591,8 +570,7 @@ pub(crate) async fn policy_page(
     };
     match loaded.await {
         Ok((operations, editor)) => render(&PolicyPage {
-            csrf: signed.csrf,
-            nav: nav(active),
+            chrome: Chrome::new(&signed, active),
             title: target.describe(),
             api: target.api.clone(),
             operations,

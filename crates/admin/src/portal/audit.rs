@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use http::Method;
 
-use super::{ErrorView, Signed, api, nav, render};
+use super::{Chrome, ErrorView, Signed, api, render};
 use crate::AppState;
 
 /// Events the page shows.
@@ -25,8 +25,7 @@ pub(crate) struct EventRow {
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     events: Vec<EventRow>,
     error: Option<ErrorView>,
 }
@@ -73,8 +72,7 @@ pub(crate) async fn page(
         (Vec::new(), Some(ErrorView::from_reply(&reply)))
     };
     render(&AuditPage {
-        csrf: signed.csrf.clone(),
-        nav: nav("/ui/audit"),
+        chrome: Chrome::new(&signed, "/ui/audit"),
         events,
         error,
     })

@@ -9,7 +9,7 @@ use http::{HeaderValue, Method};
 use serde_json::{Map, Value, json};
 
 use super::certificates::{CertRow, rows};
-use super::{ErrorView, Signed, all, api, check_ids, error_at, nav, one, raw, render};
+use super::{Chrome, ErrorView, Signed, all, api, check_ids, error_at, one, raw, render};
 use crate::AppState;
 
 /// A back end as the list shows it.
@@ -71,8 +71,7 @@ impl BackendRow {
 #[derive(Template)]
 #[template(path = "backends.html")]
 struct BackendsPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     backends: Vec<BackendRow>,
     notice: Option<String>,
     error: Option<ErrorView>,
@@ -107,8 +106,7 @@ pub(crate) async fn page(
         Err(e) => (Vec::new(), Some(e)),
     };
     render(&BackendsPage {
-        csrf: signed.csrf,
-        nav: nav("/ui/backends"),
+        chrome: Chrome::new(&signed, "/ui/backends"),
         backends,
         notice: query
             .get("saved")
@@ -138,8 +136,7 @@ fn choices(certs: Vec<CertRow>, selected: &[String]) -> Vec<Choice> {
 #[derive(Template)]
 #[template(path = "backend_form.html")]
 struct BackendForm {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     /// Empty for a new back end.
     id: String,
     url: String,
@@ -192,8 +189,7 @@ async fn form(state: &AppState, signed: Signed, id: Option<&str>) -> Response {
         }
     }
     render(&BackendForm {
-        csrf: signed.csrf,
-        nav: nav("/ui/backends"),
+        chrome: Chrome::new(&signed, "/ui/backends"),
         id: id.unwrap_or_default().to_string(),
         url: row.url.clone(),
         title: row.title.clone(),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{ErrorView, Signed, api, check_ids, error_at, nav, render, retarget};
+use super::{Chrome, ErrorView, Signed, api, check_ids, error_at, render, retarget};
 use crate::AppState;
 
 /// A certificate as a table row shows it.
@@ -90,8 +90,7 @@ pub(crate) async fn rows(state: &AppState, path: &str) -> Result<Vec<CertRow>, E
 #[derive(Template)]
 #[template(path = "certificates.html")]
 struct CertificatesPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     certs: Vec<CertRow>,
     ca: bool,
     error: Option<ErrorView>,
@@ -120,8 +119,7 @@ async fn list_page(state: &AppState, signed: &Signed, ca: bool) -> Response {
         Err(e) => (Vec::new(), Some(e)),
     };
     render(&CertificatesPage {
-        csrf: signed.csrf.clone(),
-        nav: nav(page),
+        chrome: Chrome::new(signed, page),
         certs,
         ca,
         error,

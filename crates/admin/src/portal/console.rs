@@ -30,7 +30,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::apis::{api_rows, operation_rows};
 use super::hostnames::hostname_rows;
-use super::{ErrorView, Signed, error_at, nav, one, render};
+use gatehouse_model::entity::token::Role;
+
+use super::{Chrome, ErrorView, Signed, error_at, one, render};
 use crate::{AppState, GatewayLink};
 
 /// Body bytes the console shows; the rest is counted, not shown.
@@ -60,8 +62,7 @@ struct Group {
 #[derive(Template)]
 #[template(path = "console.html")]
 struct ConsolePage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     groups: Vec<Group>,
     method: String,
     path: String,
@@ -86,6 +87,9 @@ pub(crate) async fn page(
     Extension(signed): Extension<Signed>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
+    if !super::may_operate() {
+        return super::forbidden_page(signed, "/ui/console", "The test console", Role::Operator);
+    }
     let wanted = query.get("api").map(String::as_str).unwrap_or_default();
     let mut groups = Vec::new();
     let mut error = None;
@@ -137,8 +141,7 @@ pub(crate) async fn page(
         _ => "plain",
     };
     render(&ConsolePage {
-        csrf: signed.csrf,
-        nav: nav("/ui/console"),
+        chrome: Chrome::new(&signed, "/ui/console"),
         groups,
         method,
         path,
@@ -251,6 +254,12 @@ pub(crate) async fn send(
     State(state): State<AppState>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
+    if !super::may_operate() {
+        let error = ErrorView::message("sending calls from the console needs the operator role");
+        let mut response = error_at(&error, "#console-result");
+        *response.status_mut() = http::StatusCode::FORBIDDEN;
+        return response;
+    }
     match call(&state, &form).await {
         Ok(result) => render(&result),
         Err(e) => error_at(&e, "#console-result"),

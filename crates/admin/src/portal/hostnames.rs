@@ -11,7 +11,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::certificates::{CertRow, rows};
-use super::{ErrorView, Signed, api, check_ids, error_at, nav, one, render};
+use super::{Chrome, ErrorView, Signed, api, check_ids, error_at, one, render};
 use crate::AppState;
 
 /// A hostname configuration as the list shows it, with its certificate's facts.
@@ -100,8 +100,7 @@ impl Default for Fields {
 #[derive(Template)]
 #[template(path = "hostnames.html")]
 struct HostnamesPage {
-    csrf: String,
-    nav: Vec<(&'static str, &'static str, bool)>,
+    chrome: Chrome,
     hostnames: Vec<HostnameRow>,
     certificates: Vec<Choice>,
     form: Fields,
@@ -178,8 +177,7 @@ pub(crate) async fn page(
         }
     };
     render(&HostnamesPage {
-        csrf: signed.csrf,
-        nav: nav("/ui/hostnames"),
+        chrome: Chrome::new(&signed, "/ui/hostnames"),
         hostnames,
         certificates,
         form,

@@ -2,10 +2,11 @@
 //! admin listener. A client of the management API: every change goes through the same route
 //! handlers as a REST call (in process), so the portal can do nothing the API would refuse.
 //!
-//! Sign-in takes the admin token and opens a session (cookie: HttpOnly, SameSite=Strict),
+//! Sign-in takes any management token (the bootstrap token or a named one) and opens a session (cookie: HttpOnly, SameSite=Strict),
 //! rate limited per client and in all ([`limit`]); sessions end when idle and at a fixed age
 //! ([`sessions`]). Every state-changing request must carry the session's CSRF token in
-//! `X-CSRF-Token`, which the pages give htmx. Every asset is built into the binary; nothing
+//! `X-CSRF-Token`, which the pages give htmx. A session acts with its token's role: pages
+//! offer only what the role allows ([`Chrome`]), and the route handlers they call check it. Every asset is built into the binary; nothing
 //! loads from elsewhere, and no page has inline script or style, so the Content-Security-Policy
 //! allows none.
 
@@ -17,6 +18,7 @@ mod console;
 mod hostnames;
 mod limit;
 mod sessions;
+mod tokens;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,7 +29,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Form, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt as _;
@@ -35,6 +37,7 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 use crate::AppState;
+use gatehouse_model::entity::token::Role;
 pub use sessions::Sessions;
 pub(crate) use sessions::Signed;
 
@@ -112,6 +115,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/ui/policy", get(apis::policy_page).post(apis::policy_save))
         .route("/ui/console", get(console::page).post(console::send))
         .route("/ui/audit", get(audit::page))
+        .route("/ui/tokens", get(tokens::page).post(tokens::create))
+        .route("/ui/tokens/{name}", delete(tokens::revoke))
         .route_layer(middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui/certificates") }))
@@ -126,8 +131,19 @@ async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let signed = session_id(request.headers()).and_then(|id| state.sessions.touch(&id));
-    let Some(signed) = signed else {
+    let id = session_id(request.headers());
+    let session = id.as_deref().and_then(|id| state.sessions.touch(id));
+    // The token is found again on every request: once revoked (or expired), its sessions end.
+    let found = session.and_then(|mut signed| {
+        let principal = state.principal_by_hash(&signed.token_hash)?;
+        signed.role = principal.role;
+        signed.token.clone_from(&principal.name);
+        Some((signed, principal))
+    });
+    let Some((signed, principal)) = found else {
+        if let Some(id) = &id {
+            state.sessions.close(id);
+        }
         if request.headers().contains_key("hx-request") {
             // htmx follows this header to the sign-in page instead of swapping a fragment.
             let mut response = StatusCode::UNAUTHORIZED.into_response();
@@ -158,14 +174,22 @@ async fn require_session(
         }
     }
     let actor = gatehouse_model::audit::Actor {
-        name: format!("portal session {}", signed.label),
+        name: format!(
+            "portal session {} ({})",
+            signed.label,
+            principal.audit_name()
+        ),
         via: "portal".into(),
         address: crate::peer_address(&request),
     };
     request.extensions_mut().insert(signed);
-    // The portal calls the API's handlers in this task: their changes are this session's.
-    gatehouse_model::audit::ACTOR
-        .scope(actor, next.run(request))
+    // The portal calls the API's handlers in this task: their changes are this session's, and
+    // each route checks the session's role as it checks a token's.
+    crate::auth::PRINCIPAL
+        .scope(
+            principal,
+            gatehouse_model::audit::ACTOR.scope(actor, next.run(request)),
+        )
         .await
 }
 
@@ -209,15 +233,15 @@ async fn login(
         return response;
     }
     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
-    if !state.auth.verify(token) {
+    let Some(principal) = state.principal(token) else {
         let mut response = render(&LoginPage {
-            error: Some("That is not the admin token.".into()),
+            error: Some("That is not the admin token or a live named token.".into()),
         });
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
-    }
+    };
     limiter.succeeded(client, Instant::now());
-    let Some((id, _)) = state.sessions.open() else {
+    let Some((id, _)) = state.sessions.open(principal.hash) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session").into_response();
     };
     let mut response = Redirect::to("/ui/certificates").into_response();
@@ -397,6 +421,32 @@ pub(crate) struct ErrorFragment<'a> {
     pub(crate) error: &'a ErrorView,
 }
 
+#[derive(Template)]
+#[template(path = "error_page.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    error: ErrorView,
+}
+
+/// A whole page that shows only an error.
+pub(crate) fn error_page(signed: Signed, active: &str, error: ErrorView) -> Response {
+    render(&ErrorPage {
+        chrome: Chrome::new(&signed, active),
+        error,
+    })
+}
+
+/// A whole page for a role that may not do what was asked (403).
+pub(crate) fn forbidden_page(signed: Signed, active: &str, what: &str, needed: Role) -> Response {
+    let message = format!(
+        "{what} needs the {needed} role; this session's token '{}' is a {}.",
+        signed.token, signed.role
+    );
+    let mut response = error_page(signed, active, ErrorView::message(message));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
 /// Renders an error for `target`.
 pub(crate) fn error_at(error: &ErrorView, target: &str) -> Response {
     retarget(render(&ErrorFragment { error }), target)
@@ -444,19 +494,59 @@ pub(crate) fn one<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// Navigation entries of the layout: (href, label, active).
-pub(crate) fn nav(active: &str) -> Vec<(&'static str, &'static str, bool)> {
-    [
-        ("/ui/certificates", "Certificates"),
-        ("/ui/ca-certificates", "CA certificates"),
-        ("/ui/hostnames", "Host names"),
-        ("/ui/backends", "Back ends"),
-        ("/ui/apis", "APIs"),
-        ("/ui/policy", "Global policy"),
-        ("/ui/console", "Test console"),
-        ("/ui/audit", "Audit trail"),
-    ]
-    .into_iter()
-    .map(|(href, label)| (href, label, href == active))
-    .collect()
+/// What every page's frame needs: the CSRF token for htmx, the navigation, who is signed in,
+/// and what their role lets the page offer (a page shows no form its role may not submit; the
+/// routes refuse them anyway).
+pub(crate) struct Chrome {
+    pub(crate) csrf: String,
+    /// Navigation entries: (href, label, active).
+    pub(crate) nav: Vec<(&'static str, &'static str, bool)>,
+    /// The token signed in with.
+    pub(crate) token: String,
+    pub(crate) role: Role,
+}
+
+impl Chrome {
+    pub(crate) fn new(signed: &Signed, active: &str) -> Self {
+        let role = signed.role;
+        let nav = [
+            ("/ui/certificates", "Certificates", Role::Reader),
+            ("/ui/ca-certificates", "CA certificates", Role::Reader),
+            ("/ui/hostnames", "Host names", Role::Reader),
+            ("/ui/backends", "Back ends", Role::Reader),
+            ("/ui/apis", "APIs", Role::Reader),
+            ("/ui/policy", "Global policy", Role::Reader),
+            ("/ui/console", "Test console", Role::Operator),
+            ("/ui/audit", "Audit trail", Role::Reader),
+            ("/ui/tokens", "Tokens", Role::Admin),
+        ]
+        .into_iter()
+        .filter(|(_, _, needed)| role.allows(*needed))
+        .map(|(href, label, _)| (href, label, href == active))
+        .collect();
+        Self {
+            csrf: signed.csrf.clone(),
+            nav,
+            token: signed.token.clone(),
+            role,
+        }
+    }
+}
+
+/// Whether the page being rendered may offer changes to certificates, back ends, APIs and
+/// policies: the signed-in token's role, read from the request's task so that fragments
+/// rendered on their own ask the same question as whole pages.
+pub(crate) fn may_operate() -> bool {
+    may(Role::Operator)
+}
+
+/// Whether the page being rendered may offer changes to tokens and hostname configurations.
+pub(crate) fn may_administer() -> bool {
+    may(Role::Admin)
+}
+
+fn may(needed: Role) -> bool {
+    crate::auth::PRINCIPAL
+        .try_with(|p| p.role.allows(needed))
+        .unwrap_or(false)
 }

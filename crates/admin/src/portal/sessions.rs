@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::limit::SignInLimiter;
+use crate::auth::random_hex;
 
 /// Sessions end after this much inactivity.
 pub(crate) const IDLE: Duration = Duration::from_secs(3600);
@@ -32,6 +33,9 @@ impl std::fmt::Debug for Sessions {
 
 struct Session {
     csrf: String,
+    /// SHA-256 of the token signed in with: every request finds the token again by it, so a
+    /// revoked token's sessions end with it.
+    token_hash: [u8; 32],
     /// A name for the audit trail that reveals nothing of the cookie.
     label: String,
     created: Instant,
@@ -51,15 +55,22 @@ pub(crate) struct Signed {
     pub(crate) csrf: String,
     /// The session's name in the audit trail (not the cookie).
     pub(crate) label: String,
+    /// SHA-256 of the token signed in with.
+    pub(crate) token_hash: [u8; 32],
+    /// The token's name and role, as of this request (set when the token is found again).
+    pub(crate) token: String,
+    /// What the session may do: its token's role.
+    pub(crate) role: gatehouse_model::entity::token::Role,
 }
 
 impl Sessions {
-    /// Opens a session: its id (the cookie) and CSRF token. Ended sessions are dropped here.
-    pub(crate) fn open(&self) -> Option<(String, String)> {
-        self.open_at(Instant::now())
+    /// Opens a session for the token with `token_hash`: its id (the cookie) and CSRF token.
+    /// Ended sessions are dropped here.
+    pub(crate) fn open(&self, token_hash: [u8; 32]) -> Option<(String, String)> {
+        self.open_at(Instant::now(), token_hash)
     }
 
-    fn open_at(&self, now: Instant) -> Option<(String, String)> {
+    fn open_at(&self, now: Instant, token_hash: [u8; 32]) -> Option<(String, String)> {
         let id = random_hex(32)?;
         let csrf = random_hex(32)?;
         let label = random_hex(4)?;
@@ -77,6 +88,7 @@ impl Sessions {
             id.clone(),
             Session {
                 csrf: csrf.clone(),
+                token_hash,
                 label,
                 created: now,
                 last_seen: now,
@@ -101,6 +113,9 @@ impl Sessions {
         Some(Signed {
             csrf: session.csrf.clone(),
             label: session.label.clone(),
+            token_hash: session.token_hash,
+            token: String::new(),
+            role: gatehouse_model::entity::token::Role::Reader,
         })
     }
 
@@ -109,12 +124,6 @@ impl Sessions {
         let mut map = self.map.lock();
         map.remove(id);
     }
-}
-
-fn random_hex(n: usize) -> Option<String> {
-    let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).ok()?;
-    Some(hex::encode(bytes))
 }
 
 #[cfg(test)]
@@ -129,7 +138,7 @@ mod tests {
     fn a_session_ends_after_an_idle_hour() {
         let sessions = Sessions::default();
         let t0 = Instant::now();
-        let (id, csrf) = sessions.open_at(t0).unwrap();
+        let (id, csrf) = sessions.open_at(t0, [7; 32]).unwrap();
         let later = t0 + IDLE - Duration::from_secs(1);
         assert_eq!(sessions.touch_at(&id, later).unwrap().csrf, csrf);
         // Use moved the idle clock on.
@@ -143,7 +152,7 @@ mod tests {
     fn a_busy_session_still_ends_twelve_hours_after_sign_in() {
         let sessions = Sessions::default();
         let t0 = Instant::now();
-        let (id, _) = sessions.open_at(t0).unwrap();
+        let (id, _) = sessions.open_at(t0, [7; 32]).unwrap();
         let step = IDLE - Duration::from_secs(60);
         let mut now = t0;
         while now + step < t0 + LIFETIME {
@@ -159,16 +168,16 @@ mod tests {
         let sessions = Sessions::default();
         let t0 = Instant::now();
         for _ in 0..10 {
-            sessions.open_at(t0).unwrap();
+            sessions.open_at(t0, [7; 32]).unwrap();
         }
-        let (fresh, _) = sessions.open_at(t0 + IDLE).unwrap();
+        let (fresh, _) = sessions.open_at(t0 + IDLE, [7; 32]).unwrap();
         assert_eq!(len(&sessions), 1, "the idle ones went");
         assert!(sessions.touch_at(&fresh, t0 + IDLE).is_some());
 
         let t1 = t0 + IDLE + Duration::from_secs(1);
         for n in 0..KEPT + 5 {
             sessions
-                .open_at(t1 + Duration::from_millis(n as u64))
+                .open_at(t1 + Duration::from_millis(n as u64), [7; 32])
                 .unwrap();
         }
         assert_eq!(len(&sessions), KEPT);
@@ -181,7 +190,7 @@ mod tests {
     #[test]
     fn sign_out_ends_the_session() {
         let sessions = Sessions::default();
-        let (id, _) = sessions.open().unwrap();
+        let (id, _) = sessions.open([7; 32]).unwrap();
         assert!(sessions.touch(&id).is_some());
         sessions.close(&id);
         assert!(sessions.touch(&id).is_none());

@@ -22,6 +22,7 @@ mod policies;
 mod portal;
 mod probe;
 mod reliability;
+mod roles;
 mod secrets;
 mod security;
 mod support;

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod certificate;
 pub mod hostname;
 pub mod policy;
+pub mod token;
 
 use serde::de::DeserializeOwned;
 

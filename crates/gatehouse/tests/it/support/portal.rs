@@ -18,10 +18,15 @@ pub struct Browser {
 impl Browser {
     /// Signs in with the server's admin token.
     pub async fn sign_in(server: &Server) -> Self {
-        let http = Api::new(server.admin, None);
         let token = server.options.token.clone().unwrap();
+        Self::sign_in_with(server, &token).await
+    }
+
+    /// Signs in with `token` (the bootstrap token or a named one).
+    pub async fn sign_in_with(server: &Server, token: &str) -> Self {
+        let http = Api::new(server.admin, None);
         let reply = http
-            .send("POST", "/login", form(&[("token", &token)]), &[FORM])
+            .send("POST", "/login", form(&[("token", token)]), &[FORM])
             .await
             .expect(303);
         let set_cookie = reply.headers["set-cookie"].to_str().unwrap().to_string();
