@@ -73,6 +73,8 @@ pub struct AppState {
     pub gateway: Option<GatewayLink>,
     /// The portal's sign-in sessions.
     pub sessions: Arc<portal::Sessions>,
+    /// The listener serves HTTPS: the session cookie is `Secure`.
+    pub https: bool,
     /// The `Host` names the listener answers to.
     pub allowed_hosts: Arc<AllowedHosts>,
     /// Fetches and refreshes certificates referenced from secret stores; `None` refuses

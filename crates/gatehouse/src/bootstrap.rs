@@ -38,6 +38,8 @@ pub(crate) struct Config {
     pub(crate) admin_listen: SocketAddr,
     /// Host names the admin listener answers to besides IP literals and localhost.
     pub(crate) admin_allowed_hosts: Vec<String>,
+    /// The admin listener's TLS certificate (`None`: plain HTTP).
+    pub(crate) admin_tls: Option<crate::admin_tls::AdminCertificate>,
     /// The plain gateway listener (`None`: off).
     pub(crate) gateway_listen: Option<SocketAddr>,
     /// The TLS gateway listener (`None`: off).
@@ -73,6 +75,18 @@ impl From<&ServeArgs> for Config {
             data_dir: args.data_dir.clone(),
             admin_listen: args.admin_listen,
             admin_allowed_hosts: args.admin_allowed_hosts.clone(),
+            admin_tls: match (
+                &args.admin_tls_cert,
+                &args.admin_tls_key,
+                &args.admin_tls_hostname,
+            ) {
+                (Some(cert), Some(key), _) => Some(crate::admin_tls::AdminCertificate::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                (_, _, Some(id)) => Some(crate::admin_tls::AdminCertificate::Hostname(id.clone())),
+                _ => None,
+            },
             gateway_listen: args.gateway_listen.0,
             gateway_tls_listen: args.gateway_tls_listen,
             master_key_file: args.master_key_file.clone(),
@@ -216,7 +230,12 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {} (--admin-listen)", config.admin_listen))?;
     let admin = admin_listener.local_addr()?;
-    tracing::info!(addr = %admin, "admin listener bound");
+    let admin_tls = config
+        .admin_tls
+        .as_ref()
+        .map(|source| crate::admin_tls::server_config(source, &cp.snapshots()))
+        .transpose()?;
+    tracing::info!(addr = %admin, https = admin_tls.is_some(), "admin listener bound");
     if config.gateway_listen.is_none() && config.gateway_tls_listen.is_none() {
         bail!(
             "--gateway-listen is none and there is no --gateway-tls-listen: the gateway would serve nothing"
@@ -263,6 +282,7 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
             call: Arc::new(move |id| traced.call(id).map(|c| call_json(&c))),
         }),
         sessions: Arc::default(),
+        https: admin_tls.is_some(),
         allowed_hosts,
         secrets: Some(refresher),
         probe: Some(Arc::new(move |route, identities| {
@@ -275,15 +295,29 @@ pub(crate) async fn start(config: Config) -> anyhow::Result<Running> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let admin_stop = stopped(stop_rx.clone());
-    let admin_task = tokio::spawn(async move {
-        // Connection info gives sign-in's rate limit the client's address.
-        axum::serve(
-            admin_listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(admin_stop)
-        .await
-    });
+    // Connection info gives sign-in's rate limit and the audit trail the client's address.
+    let admin_task = match admin_tls {
+        None => tokio::spawn(async move {
+            axum::serve(
+                admin_listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(admin_stop)
+            .await
+        }),
+        Some(tls) => {
+            use axum::serve::ListenerExt as _;
+            let listener = crate::admin_tls::TlsListener::new(admin_listener, tls)?.tap_io(|_| {});
+            tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(admin_stop)
+                .await
+            })
+        }
+    };
     let gateway_stop = stopped(stop_rx);
     let listeners = gatehouse_proxy::Listeners { plain, tls };
     let gateway_task = tokio::spawn(async move { gateway.serve(listeners, gateway_stop).await });

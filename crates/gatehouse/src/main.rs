@@ -4,6 +4,7 @@
 //! management API and serves until SIGTERM or SIGINT. Library crates do the work; this crate
 //! only parses flags, wires the parts together and reports errors once.
 
+mod admin_tls;
 mod bootstrap;
 mod cli;
 mod demo;
@@ -90,6 +91,32 @@ pub(crate) struct ServeArgs {
         value_name = "NAMES"
     )]
     pub(crate) admin_allowed_hosts: Vec<String>,
+
+    /// Serve the management API and portal over HTTPS with this PEM certificate chain (leaf
+    /// first); needs --admin-tls-key. The session cookie is then `Secure`.
+    #[arg(
+        long,
+        env = "GATEHOUSE_ADMIN_TLS_CERT",
+        value_name = "FILE",
+        requires = "admin_tls_key",
+        conflicts_with = "admin_tls_hostname"
+    )]
+    pub(crate) admin_tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --admin-tls-cert (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    #[arg(
+        long,
+        env = "GATEHOUSE_ADMIN_TLS_KEY",
+        value_name = "FILE",
+        requires = "admin_tls_cert"
+    )]
+    pub(crate) admin_tls_key: Option<PathBuf>,
+
+    /// Serve the management API and portal over HTTPS with the certificate of this gateway
+    /// hostname configuration (by id), following its rotations. The session cookie is then
+    /// `Secure`.
+    #[arg(long, env = "GATEHOUSE_ADMIN_TLS_HOSTNAME", value_name = "ID")]
+    pub(crate) admin_tls_hostname: Option<String>,
 
     /// Address of the gateway's plain listener (HTTP/1.1, and HTTP/2 with prior knowledge);
     /// `none` turns it off.

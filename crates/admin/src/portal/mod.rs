@@ -245,8 +245,10 @@ async fn login(
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot open a session").into_response();
     };
     let mut response = Redirect::to("/ui/certificates").into_response();
+    // Over HTTPS the browser must never send the cookie in clear text.
+    let secure = if state.https { "; Secure" } else { "" };
     if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         sessions::LIFETIME.as_secs()
     )) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);

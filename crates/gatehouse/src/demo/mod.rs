@@ -231,6 +231,7 @@ async fn set_up(args: &DemoArgs, data_dir: &Path) -> anyhow::Result<Demo> {
         data_dir: data_dir.to_path_buf(),
         admin_listen: args.admin_listen,
         admin_allowed_hosts: Vec::new(),
+        admin_tls: None,
         gateway_listen: Some(args.gateway_listen),
         gateway_tls_listen: None,
         master_key_file: None,

@@ -6,6 +6,7 @@
 // Test code: a panic with its location is the right failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_tls;
 mod certificates;
 mod cli;
 mod cluster;
