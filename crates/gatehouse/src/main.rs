@@ -57,7 +57,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway, its management API and the web portal.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Show the whole story on a temporary data directory: a back end that requires a client
     /// certificate, a certificate, an API, a call through the gateway; then keep the portal up.
     Demo(demo::DemoArgs),
@@ -311,7 +311,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(bootstrap::serve(args)) {
+            match runtime.block_on(bootstrap::serve(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
