@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_control::ControlError;
 use gatehouse_model::entity::token::Role;
 use gatehouse_model::{Detail, ModelError};
-use gatehouse_store::StoreError;
+use gatehouse_store::{DiskTrouble, StoreError};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -160,6 +160,25 @@ impl From<StoreError> for ApiError {
                 "ConcurrentChange",
                 "another change was committed at the same time; retry",
             ),
+            other if other.disk_trouble() == Some(DiskTrouble::Full) => {
+                tracing::error!(error = %ErrorChain(&other), "the configuration store's disk is full");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "InsufficientStorage",
+                    "the disk holding the configuration store is full; nothing was changed. \
+                     Free space there and retry; the gateway keeps serving the last configuration",
+                )
+            }
+            other if other.disk_trouble() == Some(DiskTrouble::ReadOnly) => {
+                tracing::error!(error = %ErrorChain(&other), "the configuration store is read-only");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "StoreReadOnly",
+                    "the configuration store cannot be written (a read-only disk or data \
+                     directory); nothing was changed. Make it writable and retry; the gateway \
+                     keeps serving the last configuration",
+                )
+            }
             other => {
                 tracing::error!(error = %ErrorChain(&other), "configuration store failed");
                 Self::new(

@@ -536,8 +536,17 @@ impl Transaction {
                 Ok(revision) => revision,
                 Err(e) => {
                     if !matches!(e, StoreError::Conflict { .. }) {
+                        let why = match e.disk_trouble() {
+                            Some(gatehouse_store::DiskTrouble::Full) => {
+                                "its disk is full".to_string()
+                            }
+                            Some(gatehouse_store::DiskTrouble::ReadOnly) => {
+                                "its disk or data directory is read-only".to_string()
+                            }
+                            None => e.to_string(),
+                        };
                         cp.set_trouble(Some(format!(
-                            "the configuration store failed a write ({e}); serving revision {} \
+                            "the configuration store failed a write ({why}); serving revision {} \
                              from memory",
                             base.revision
                         )));

@@ -62,6 +62,16 @@ pub enum StoreError {
     /// A stored value is not what this build wrote.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The disk refused a write (full or read-only), found out after the database reported
+    /// only an I/O error.
+    #[error("the disk refused the write ({trouble:?})")]
+    Disk {
+        /// What the disk said.
+        trouble: DiskTrouble,
+        /// The database's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The database file could not be created.
     #[error("cannot create {path}")]
     File {
@@ -71,6 +81,77 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why the disk under the store refused a write, when that is the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskTrouble {
+    /// No space left (SQLite's `SQLITE_FULL`, the OS's `ENOSPC`, PostgreSQL's `53100`).
+    Full,
+    /// The database or its directory cannot be written (`SQLITE_READONLY`, `EROFS`, a
+    /// PostgreSQL server in read-only mode).
+    ReadOnly,
+}
+
+impl StoreError {
+    /// Whether the failure is the disk's: full or read-only. These answer differently from a
+    /// store that is away, since the operator's fix differs.
+    pub fn disk_trouble(&self) -> Option<DiskTrouble> {
+        match self {
+            StoreError::Database(e) => sqlx_disk_trouble(e),
+            StoreError::Disk { trouble, .. } => Some(*trouble),
+            StoreError::File { source, .. } => io_disk_trouble(source),
+            _ => None,
+        }
+    }
+}
+
+/// What the operating system's error says of the disk.
+pub(crate) fn io_disk_trouble(e: &std::io::Error) -> Option<DiskTrouble> {
+    match e.raw_os_error() {
+        Some(28) | Some(122) => Some(DiskTrouble::Full), // ENOSPC, EDQUOT
+        Some(30) => Some(DiskTrouble::ReadOnly),         // EROFS
+        _ => match e.kind() {
+            std::io::ErrorKind::StorageFull => Some(DiskTrouble::Full),
+            std::io::ErrorKind::ReadOnlyFilesystem => Some(DiskTrouble::ReadOnly),
+            _ => None,
+        },
+    }
+}
+
+fn sqlx_disk_trouble(e: &sqlx::Error) -> Option<DiskTrouble> {
+    match e {
+        sqlx::Error::Io(io) => io_disk_trouble(io),
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            // SQLite: the primary result code is the low byte of the extended one.
+            if let Ok(n) = code.parse::<i32>() {
+                return match n & 0xff {
+                    13 => Some(DiskTrouble::Full),    // SQLITE_FULL
+                    8 => Some(DiskTrouble::ReadOnly), // SQLITE_READONLY
+                    // SQLITE_IOERR_WRITE and friends on a read-only or full filesystem name
+                    // the cause only in the message.
+                    10 => {
+                        let m = db.message().to_ascii_lowercase();
+                        if m.contains("read-only") || m.contains("readonly") {
+                            Some(DiskTrouble::ReadOnly)
+                        } else if m.contains("full") || m.contains("no space") {
+                            Some(DiskTrouble::Full)
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                };
+            }
+            match code.as_ref() {
+                "53100" => Some(DiskTrouble::Full),     // disk_full
+                "25006" => Some(DiskTrouble::ReadOnly), // read_only_sql_transaction
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Everything the store holds, at one revision.

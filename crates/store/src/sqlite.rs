@@ -7,10 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gatehouse_model::Change;
 use gatehouse_model::audit::{Actor, AuditEvent};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection as _, Row as _};
+use sqlx::{Connection as _, Row as _, Sqlite, SqliteConnection};
 
 use crate::{Snapshot, Store, StoreError, migrate, to_i64, to_u64};
 
@@ -18,6 +19,9 @@ use crate::{Snapshot, Store, StoreError, migrate, to_i64, to_u64};
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The directory of the database file (`None` in memory), probed when SQLite reports a
+    /// bare I/O error, to tell a full or read-only disk from other faults.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -48,6 +52,9 @@ impl SqliteStore {
 
     async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
         let in_memory = options.get_filename() == Path::new(":memory:");
+        let dir = (!in_memory)
+            .then(|| options.get_filename().parent().map(Path::to_path_buf))
+            .flatten();
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if in_memory { 1 } else { 4 })
@@ -63,7 +70,7 @@ impl SqliteStore {
         let mut conn = pool.acquire().await?;
         migrate::sqlite(&mut conn, None).await?;
         drop(conn);
-        Ok(Self { pool })
+        Ok(Self { pool, dir })
     }
 
     /// Closes every connection, checkpointing the WAL.
@@ -151,79 +158,10 @@ impl Store for SqliteStore {
         changes: &[Change],
         actor: &Actor,
     ) -> Result<u64, StoreError> {
-        let next = expected + 1;
         let mut conn = self.pool.acquire().await?;
-        // IMMEDIATE takes the write lock up front, so the revision check and the writes
-        // cannot interleave with another writer's.
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let found: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let found = to_u64(found, "revision")?;
-        if found != expected {
-            return Err(StoreError::Conflict { expected, found });
-        }
-        let mut operations = Vec::with_capacity(changes.len());
-        for change in changes {
-            let (kind, key) = change.target();
-            let existed: Option<i32> =
-                sqlx::query_scalar("SELECT 1 FROM entities WHERE kind = ? AND key = ?")
-                    .bind(kind.as_str())
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            operations.push(crate::operation(change, existed.is_some()));
-            match change {
-                Change::Put(r) => {
-                    sqlx::query(
-                        "INSERT INTO entities (kind, key, revision, body, sealed) \
-                         VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT (kind, key) DO UPDATE SET \
-                         revision = excluded.revision, body = excluded.body, \
-                         sealed = excluded.sealed",
-                    )
-                    .bind(r.kind.as_str())
-                    .bind(&r.key)
-                    .bind(to_i64(r.revision)?)
-                    .bind(&r.body)
-                    .bind(r.sealed.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Change::Delete { kind, key } => {
-                    sqlx::query("DELETE FROM entities WHERE kind = ? AND key = ?")
-                        .bind(kind.as_str())
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        sqlx::query("UPDATE config_revision SET revision = ? WHERE id = 1")
-            .bind(to_i64(next)?)
-            .execute(&mut *tx)
-            .await?;
-        let at = crate::now_text();
-        for (change, operation) in changes.iter().zip(operations) {
-            let (kind, key) = change.target();
-            sqlx::query(
-                "INSERT INTO audit_events (at, actor, via, address, kind, key, operation, revision_before, revision_after) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&at)
-            .bind(&actor.name)
-            .bind(&actor.via)
-            .bind(actor.address.as_deref())
-            .bind(kind.as_str())
-            .bind(key)
-            .bind(operation)
-            .bind(to_i64(expected)?)
-            .bind(to_i64(next)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(next)
+        let result = commit_on(&mut conn, expected, changes, actor).await;
+        retire_if_failed(conn, &result).await;
+        result.map_err(|e| self.explain(e))
     }
 
     async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
@@ -276,18 +214,158 @@ impl Store for SqliteStore {
 
     async fn init_meta(&self, key: &str, value: &str) -> Result<String, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        let stored: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(key)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(stored)
+        let result = init_meta_on(&mut conn, key, value).await;
+        retire_if_failed(conn, &result).await;
+        result
+    }
+}
+
+async fn init_meta_on(
+    conn: &mut SqliteConnection,
+    key: &str,
+    value: &str,
+) -> Result<String, StoreError> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+        .bind(key)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+    let stored: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// One commit on `conn`: the body of [`Store::commit_as`].
+async fn commit_on(
+    conn: &mut SqliteConnection,
+    expected: u64,
+    changes: &[Change],
+    actor: &Actor,
+) -> Result<u64, StoreError> {
+    let next = expected + 1;
+    // IMMEDIATE takes the write lock up front, so the revision check and the writes
+    // cannot interleave with another writer's.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let found: i64 = sqlx::query_scalar("SELECT revision FROM config_revision WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let found = to_u64(found, "revision")?;
+    if found != expected {
+        return Err(StoreError::Conflict { expected, found });
+    }
+    let mut operations = Vec::with_capacity(changes.len());
+    for change in changes {
+        let (kind, key) = change.target();
+        let existed: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM entities WHERE kind = ? AND key = ?")
+                .bind(kind.as_str())
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        operations.push(crate::operation(change, existed.is_some()));
+        match change {
+            Change::Put(r) => {
+                sqlx::query(
+                    "INSERT INTO entities (kind, key, revision, body, sealed) \
+                     VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (kind, key) DO UPDATE SET \
+                     revision = excluded.revision, body = excluded.body, \
+                     sealed = excluded.sealed",
+                )
+                .bind(r.kind.as_str())
+                .bind(&r.key)
+                .bind(to_i64(r.revision)?)
+                .bind(&r.body)
+                .bind(r.sealed.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Change::Delete { kind, key } => {
+                sqlx::query("DELETE FROM entities WHERE kind = ? AND key = ?")
+                    .bind(kind.as_str())
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    sqlx::query("UPDATE config_revision SET revision = ? WHERE id = 1")
+        .bind(to_i64(next)?)
+        .execute(&mut *tx)
+        .await?;
+    let at = crate::now_text();
+    for (change, operation) in changes.iter().zip(operations) {
+        let (kind, key) = change.target();
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, via, address, kind, key, operation, revision_before, revision_after) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&at)
+        .bind(&actor.name)
+        .bind(&actor.via)
+        .bind(actor.address.as_deref())
+        .bind(kind.as_str())
+        .bind(key)
+        .bind(operation)
+        .bind(to_i64(expected)?)
+        .bind(to_i64(next)?)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(next)
+}
+
+impl SqliteStore {
+    /// SQLite reports a write that the disk refused as `SQLITE_IOERR_*` without the
+    /// operating system's reason; a write of our own in the same directory finds it out.
+    fn explain(&self, e: StoreError) -> StoreError {
+        let StoreError::Database(source) = e else {
+            return e;
+        };
+        let io_error = matches!(&source, sqlx::Error::Database(db)
+            if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|n| n & 0xff == 10));
+        let trouble = match (&self.dir, io_error) {
+            (Some(dir), true) => probe_write(dir),
+            _ => None,
+        };
+        match trouble {
+            Some(trouble) => StoreError::Disk { trouble, source },
+            None => StoreError::Database(source),
+        }
+    }
+}
+
+/// Writes, syncs and removes a small file in `dir`: what the disk says, when it refuses.
+fn probe_write(dir: &Path) -> Option<crate::DiskTrouble> {
+    use std::io::Write as _;
+    let path = dir.join(".gatehouse-write-probe");
+    let attempt = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        f.write_all(&[0u8; 4096])?;
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&path);
+    attempt.err().and_then(|e| crate::io_disk_trouble(&e))
+}
+
+/// A connection whose write failed goes, instead of back to the pool: when SQLite refuses a
+/// COMMIT (a full disk) the transaction stays open on it, and every later write on that
+/// connection would fail although the disk has room again. Closing it rolls back.
+async fn retire_if_failed<T>(conn: PoolConnection<Sqlite>, result: &Result<T, StoreError>) {
+    if result
+        .as_ref()
+        .is_err_and(|e| !matches!(e, StoreError::Conflict { .. }))
+    {
+        let _ = conn.close().await;
     }
 }
 

@@ -26,5 +26,6 @@ mod reliability;
 mod roles;
 mod secrets;
 mod security;
+mod storage;
 mod support;
 mod upstreams;
