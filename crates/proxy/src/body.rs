@@ -2,7 +2,10 @@
 //!
 //! [`RequestBody`] carries the caller's body to the back end and can be handed back for a
 //! retry as long as nobody has polled it (so a request whose body was not yet sent can go out
-//! again on a fresh connection). It also remembers whether the caller's body failed (malformed
+//! again on a fresh connection). A small body of known length (up to [`REPLAY_LIMIT`]) is also
+//! remembered as it is sent, by reference to the received chunks (no copy), so that a request
+//! the back end provably did not process (an HTTP/2 stream refused by GOAWAY or
+//! REFUSED_STREAM after its body went out) can still go out again. It also remembers whether the caller's body failed (malformed
 //! chunked framing, or the caller stopped sending): the send to the back end fails then too,
 //! and the failure is the caller's, not the back end's. [`ProxyBody`] is what the gateway answers with: the back end's
 //! streamed body, or a small gateway-made one.
@@ -24,10 +27,18 @@ use std::future::Future as _;
 
 use crate::upstream::BackendBody;
 
+/// Bodies up to this size (declared up front) are remembered for a retry.
+pub(crate) const REPLAY_LIMIT: u64 = 64 * 1024;
+
 /// The caller's body, on its way to the back end.
 pub(crate) enum RequestBody {
     /// No body (most GETs): nothing to keep for a retry.
     Empty,
+    /// A remembered body, sent again.
+    Replay {
+        chunks: std::collections::VecDeque<Bytes>,
+        len: u64,
+    },
     /// A streamed body, held in a slot until the first poll takes it.
     Stream {
         slot: Arc<Slot>,
@@ -51,15 +62,31 @@ pub(crate) struct BodyTimedOut(Duration);
 /// Where a streamed body waits for its first poll.
 pub(crate) struct Slot {
     incoming: Mutex<Option<Incoming>>,
+    /// The body as sent so far, when it is small enough to remember (`None`: not kept).
+    kept: Option<Mutex<Kept>>,
     /// The caller's body yielded an error.
     failed: AtomicBool,
     /// It stopped arriving for the body timeout.
     timed_out: AtomicBool,
 }
 
+/// A body remembered for a retry.
+#[derive(Default)]
+struct Kept {
+    chunks: Vec<Bytes>,
+    /// The whole body was sent.
+    complete: bool,
+    /// Trailers, or more than declared: not replayable.
+    gave_up: bool,
+}
+
 impl Slot {
     fn new(incoming: Incoming) -> Arc<Self> {
+        let small = Body::size_hint(&incoming)
+            .upper()
+            .is_some_and(|n| n <= REPLAY_LIMIT);
         Arc::new(Self {
+            kept: small.then(Mutex::default),
             incoming: Mutex::new(Some(incoming)),
             failed: AtomicBool::new(false),
             timed_out: AtomicBool::new(false),
@@ -109,8 +136,14 @@ impl Reclaim {
         match &self.0 {
             None => Some(RequestBody::Empty),
             Some(slot) => {
-                let incoming = slot.incoming.lock().take()?;
-                Some(RequestBody::stream(Slot::new(incoming), self.1))
+                if let Some(incoming) = slot.incoming.lock().take() {
+                    return Some(RequestBody::stream(Slot::new(incoming), self.1));
+                }
+                let kept = slot.kept.as_ref()?.lock();
+                (kept.complete && !kept.gave_up).then(|| RequestBody::Replay {
+                    len: kept.chunks.iter().map(|c| c.len() as u64).sum(),
+                    chunks: kept.chunks.iter().cloned().collect(),
+                })
             }
         }
     }
@@ -147,6 +180,9 @@ impl Body for RequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
+            RequestBody::Replay { chunks, .. } => {
+                Poll::Ready(chunks.pop_front().map(|c| Ok(Frame::data(c))))
+            }
             RequestBody::Stream {
                 slot,
                 taken,
@@ -161,10 +197,27 @@ impl Body for RequestBody {
                 let Some(body) = taken else {
                     return Poll::Ready(None);
                 };
-                let polled = Pin::new(body).poll_frame(cx);
+                let polled = Pin::new(&mut *body).poll_frame(cx);
                 match &polled {
                     Poll::Ready(Some(Err(_))) => slot.failed.store(true, Ordering::Relaxed),
-                    Poll::Ready(_) => *progress = Some(Instant::now()),
+                    Poll::Ready(frame) => {
+                        *progress = Some(Instant::now());
+                        if let Some(kept) = &slot.kept {
+                            let mut kept = kept.lock();
+                            match frame {
+                                Some(Ok(f)) => match f.data_ref() {
+                                    Some(data) => kept.chunks.push(data.clone()),
+                                    None => kept.gave_up = true,
+                                },
+                                Some(Err(_)) => {}
+                                None => kept.complete = true,
+                            }
+                            // A sender that knows the body has ended does not poll again.
+                            if Body::is_end_stream(&*body) {
+                                kept.complete = true;
+                            }
+                        }
+                    }
                     Poll::Pending => {
                         let since = *progress.get_or_insert_with(Instant::now);
                         let deadline = since + *timeout;
@@ -188,6 +241,7 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         match self {
             RequestBody::Empty => true,
+            RequestBody::Replay { chunks, .. } => chunks.is_empty(),
             RequestBody::Stream { taken, .. } => taken.as_ref().is_some_and(Body::is_end_stream),
         }
     }
@@ -195,6 +249,7 @@ impl Body for RequestBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Replay { len, .. } => SizeHint::with_exact(*len),
             RequestBody::Stream { hint, .. } => *hint,
         }
     }

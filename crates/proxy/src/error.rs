@@ -81,6 +81,10 @@ pub enum Kind {
     BackendTimeout,
     /// The back end spoke something that is not HTTP.
     BackendProtocolError,
+    /// The back end reset the HTTP/2 stream (RST_STREAM) without answering.
+    BackendStreamReset,
+    /// The TLS stream broke after the handshake: a record that does not decrypt or parse.
+    BackendTlsStreamBroken,
 }
 
 impl Kind {
@@ -119,6 +123,8 @@ impl Kind {
             Kind::BackendConnectionClosed => "BackendConnectionClosed",
             Kind::BackendTimeout => "BackendTimeout",
             Kind::BackendProtocolError => "BackendProtocolError",
+            Kind::BackendStreamReset => "BackendStreamReset",
+            Kind::BackendTlsStreamBroken => "BackendTlsStreamBroken",
         }
     }
 
@@ -276,6 +282,14 @@ impl Kind {
             Kind::BackendConnectionClosed => "the back end closed the connection",
             Kind::BackendTimeout => "the back end did not answer in time",
             Kind::BackendProtocolError => "the back end's answer is not valid HTTP",
+            Kind::BackendStreamReset => {
+                "the back end reset the HTTP/2 stream without answering; it may have processed \
+                 the request, so the gateway did not repeat it"
+            }
+            Kind::BackendTlsStreamBroken => {
+                "the TLS connection to the back end broke after the handshake (a record that \
+                 does not decrypt): a faulty back end or something between; not repeated"
+            }
         }
     }
 }
@@ -428,6 +442,21 @@ pub(crate) fn tls_kind(e: &rustls::Error, certificate_requested: bool) -> Kind {
     }
 }
 
+/// A TLS error on an established connection (handshake failures come from the connector):
+/// an alert about the client certificate (TLS 1.3 sends it after the handshake), or a stream
+/// that no longer decrypts.
+fn stream_tls_kind(error: &rustls::Error, certificate_requested: bool) -> Kind {
+    match error {
+        rustls::Error::DecryptError
+        | rustls::Error::InvalidMessage(_)
+        | rustls::Error::PeerMisbehaved(_)
+        | rustls::Error::AlertReceived(
+            AlertDescription::BadRecordMac | AlertDescription::DecodeError,
+        ) => Kind::BackendTlsStreamBroken,
+        other => tls_kind(other, certificate_requested),
+    }
+}
+
 /// Alerts a server sends when it does not accept the client's certificate (or the lack of one).
 fn is_client_certificate_alert(alert: AlertDescription) -> bool {
     matches!(
@@ -504,15 +533,20 @@ pub(crate) fn classify(error: &(dyn StdError + 'static), certificate_requested: 
             };
         }
         if let Some(t) = e.downcast_ref::<rustls::Error>() {
-            kind = Some(tls_kind(t, certificate_requested));
+            kind = Some(stream_tls_kind(t, certificate_requested));
             break;
         }
-        if let Some(h2e) = e.downcast_ref::<h2::Error>()
-            && (h2e.is_go_away() || h2e.reason() == Some(h2::Reason::REFUSED_STREAM))
-        {
-            replay = Replay::Unprocessed;
-            kind = Some(Kind::BackendConnectionClosed);
-            break;
+        if let Some(h2e) = e.downcast_ref::<h2::Error>() {
+            if h2e.is_go_away() || h2e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                replay = Replay::Unprocessed;
+                kind = Some(Kind::BackendConnectionClosed);
+                break;
+            }
+            if h2e.is_reset() && h2e.is_remote() {
+                replay = Replay::Never;
+                kind = Some(Kind::BackendStreamReset);
+                break;
+            }
         }
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
             if h.is_canceled() {
@@ -529,7 +563,7 @@ pub(crate) fn classify(error: &(dyn StdError + 'static), certificate_requested: 
             // io::Error::source() skips the error it wraps, so look inside: a TLS 1.3 server
             // refuses a client certificate after the handshake, and that alert arrives here.
             if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                kind = Some(tls_kind(t, certificate_requested));
+                kind = Some(stream_tls_kind(t, certificate_requested));
                 replay = Replay::Never;
                 break;
             }

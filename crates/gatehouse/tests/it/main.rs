@@ -15,6 +15,7 @@ mod demo;
 mod differential;
 mod edge;
 mod entities;
+mod faults;
 mod framing;
 mod front_door;
 mod gateway;

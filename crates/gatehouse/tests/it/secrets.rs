@@ -363,7 +363,16 @@ async fn a_key_vault_secret_is_fetched_refreshed_and_survives_the_vault_going_aw
     drop(vault);
     let gone = refresh(api, "kv").await;
     assert_eq!(status(&gone, "keyVault"), "TokenUnavailable", "{gone}");
-    assert!(gone.to_string().contains("cannot connect"), "{gone}");
+    // Refused, or reset while the vault's listener closes: either way the endpoint is named.
+    let message = gone["properties"]["keyVault"]["lastStatus"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.starts_with("the token endpoint")
+            && (message.contains("cannot connect") || message.contains("reset")),
+        "{gone}"
+    );
     assert_eq!(presented(gw).await, thumb_c);
 
     // Secrets never logged: the client secret, the token, key material.
