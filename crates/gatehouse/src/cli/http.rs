@@ -1,5 +1,5 @@
 //! The HTTP side of the client: one management API request at a time over hyper-util's legacy
-//! client, with the admin token, and the mapping of answers to [`Failure`]s.
+//! client (plain or HTTPS, [`super::connect`]), with the admin token, and the mapping of answers to [`Failure`]s.
 
 use std::time::Duration;
 
@@ -7,11 +7,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use zeroize::{Zeroize as _, Zeroizing};
 
+use super::connect::Connector;
 use super::error::{Failure, ServerError};
 
 /// A TCP connect that takes longer than this means the address is wrong or filtered.
@@ -56,7 +56,7 @@ pub(super) struct Http {
     /// `http://host:port[/prefix]`, without a trailing slash.
     base: String,
     token: Token,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
 }
 
 impl Http {
@@ -65,18 +65,10 @@ impl Http {
         let base = admin_url.trim_end_matches('/').to_string();
         let uri: Uri = base.parse().map_err(|_| bad_url(admin_url))?;
         match uri.scheme_str() {
-            Some("http") if uri.authority().is_some() && uri.query().is_none() => {}
-            Some("https") => {
-                return Err(Failure::Usage(format!(
-                    "--admin-url {admin_url}: https is not supported; the management API \
-                     serves plain HTTP on a private address (default http://127.0.0.1:8001)"
-                )));
-            }
+            Some("http" | "https") if uri.authority().is_some() && uri.query().is_none() => {}
             _ => return Err(bad_url(admin_url)),
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = Client::builder(TokioExecutor::new()).build(Connector::new(CONNECT_TIMEOUT));
         Ok(Self {
             base,
             token,
@@ -207,7 +199,7 @@ pub(super) fn seg(id: &str) -> String {
 /// The usage error for an `--admin-url` we cannot use.
 fn bad_url(admin_url: &str) -> Failure {
     Failure::Usage(format!(
-        "--admin-url {admin_url:?} is not an http:// URL such as http://127.0.0.1:8001"
+        "--admin-url {admin_url:?} is not an http:// or https:// URL such as http://127.0.0.1:8001"
     ))
 }
 

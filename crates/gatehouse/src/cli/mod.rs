@@ -13,12 +13,14 @@
 mod api;
 mod backend;
 mod cert;
+mod connect;
 mod error;
 mod hostname;
 mod http;
 mod input;
 mod policy;
 mod render;
+mod token;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -85,6 +87,15 @@ pub(crate) enum ClientCommand {
         /// What to do.
         #[command(subcommand)]
         command: hostname::HostnameCommand,
+    },
+    /// Named management tokens with a role: reader, operator or admin (needs an admin token).
+    Token {
+        /// Where the server is, who we are, how to print.
+        #[command(flatten)]
+        global: GlobalArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: token::TokenCommand,
     },
 }
 
@@ -210,6 +221,7 @@ fn execute(command: ClientCommand) -> Result<String, Failure> {
         ClientCommand::Api { global, command } => (global, Action::Api(command)),
         ClientCommand::Policy { global, command } => (global, Action::Policy(command)),
         ClientCommand::Hostname { global, command } => (global, Action::Hostname(command)),
+        ClientCommand::Token { global, command } => (global, Action::Token(command)),
     };
     let token = resolve_token(global.token_file.as_deref())?;
     // The CLI runs before any runtime exists, and does one request at a time: a
@@ -230,6 +242,7 @@ fn execute(command: ClientCommand) -> Result<String, Failure> {
             Action::Api(c) => api::run(c, &ctx).await,
             Action::Policy(c) => policy::run(c, &ctx).await,
             Action::Hostname(c) => hostname::run(c, &ctx).await,
+            Action::Token(c) => token::run(c, &ctx).await,
         }
     })
 }
@@ -248,6 +261,8 @@ enum Action {
     Policy(policy::PolicyCommand),
     /// `gatehouse hostname ...`
     Hostname(hostname::HostnameCommand),
+    /// `gatehouse token ...`
+    Token(token::TokenCommand),
 }
 
 /// The admin token: the token file named (flag or `GATEHOUSE_TOKEN_FILE`), else

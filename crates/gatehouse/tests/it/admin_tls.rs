@@ -90,6 +90,28 @@ async fn the_admin_listener_serves_https_from_files() {
         "{cookie}"
     );
 
+    // The CLI over HTTPS, trusting the CA through SSL_CERT_FILE; and refusing without it.
+    let cli = |ca: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.args(["api", "list", "--output", "json", "--admin-url"])
+            .arg(format!("https://localhost:{}", server.admin.port()))
+            .env("GATEHOUSE_ADMIN_TOKEN", TOKEN)
+            .env_remove("SSL_CERT_FILE");
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        cmd.output().unwrap()
+    };
+    let trusted = cli(Some(&ca_file));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let untrusted = cli(None);
+    assert_eq!(untrusted.status.code(), Some(69));
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("cannot reach the management API"));
+
     // Plain HTTP gets no answer from a TLS listener.
     let plain = crate::support::server::raw_http(
         server.admin,

@@ -6,6 +6,7 @@ mod certificates;
 mod configuration;
 mod failures;
 mod hostnames;
+mod tokens;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

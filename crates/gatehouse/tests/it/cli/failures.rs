@@ -32,7 +32,7 @@ async fn tokens_usage_errors_and_unreachable_servers_exit_apart() {
     let mut bad_url = cli.bare("cert list --admin-url ftp://x");
     let bad_url = output(bad_url.env("GATEHOUSE_ADMIN_TOKEN", TOKEN), None).expect(64);
     assert!(
-        bad_url.stderr.contains("not an http:// URL"),
+        bad_url.stderr.contains("not an http:// or https:// URL"),
         "{}",
         bad_url.stderr
     );
