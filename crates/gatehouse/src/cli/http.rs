@@ -251,9 +251,10 @@ mod tests {
         let http = Http::new("http://127.0.0.1:8001/", token()).unwrap();
         assert_eq!(http.base, "http://127.0.0.1:8001");
         assert!(Http::new("http://host/prefix", token()).is_ok());
+        assert!(Http::new("https://host:8443", token()).is_ok());
         for bad in [
             "127.0.0.1:8001",
-            "https://host",
+            "https://",
             "ftp://x",
             "http://",
             "http://h/?q=1",

@@ -446,15 +446,8 @@ async fn every_backend_fault_at_once_under_load() {
         }
     }
     let took = started.elapsed();
-    let seen = |id: &str| {
-        faults
-            .iter()
-            .find(|(f, _, _)| *f == id)
-            .unwrap()
-            .1
-            .seen
-            .load(Ordering::SeqCst)
-    };
+    let fault = |id: &str| &faults.iter().find(|(f, _, _)| *f == id).unwrap().1;
+    let seen = |id: &str| fault(id).seen.load(Ordering::SeqCst);
     for (key, (n, t)) in &outcomes {
         println!("{key:28} {n:5} requests: {t:?}");
     }
@@ -508,15 +501,7 @@ async fn every_backend_fault_at_once_under_load() {
     // did not process goes out again (a stream refused by GOAWAY), and a POST's small body is
     // remembered for that. A GET the back end cut before answering is tried three times in all
     // (it is safe to repeat); one that had begun to answer, never again.
-    let posts = |id: &str| {
-        faults
-            .iter()
-            .find(|(f, _, _)| *f == id)
-            .unwrap()
-            .1
-            .posts
-            .load(Ordering::SeqCst)
-    };
+    let posts = |id: &str| fault(id).posts.load(Ordering::SeqCst);
     for (id, _, _) in &faults {
         let expected = match *id {
             "healthy" => 0,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Record, check_text, decode_body, encode_body};
+use super::{Record, check_text, decode_body};
 use crate::template::UrlTemplate;
 use crate::url::ServiceUrl;
 use crate::{Detail, Kind, ModelError, NOT_SUPPORTED, Problems};
@@ -231,13 +231,7 @@ impl ApiProperties {
     /// # Errors
     /// When encoding fails.
     pub fn to_record(&self, id: &str, revision: u64) -> Result<Record, ModelError> {
-        Ok(Record {
-            kind: Kind::Api,
-            key: id.to_string(),
-            revision,
-            body: encode_body(self)?,
-            sealed: None,
-        })
+        super::plain_record(Kind::Api, id, revision, self)
     }
 
     /// Reads an API back from its record.
@@ -441,13 +435,7 @@ impl OperationProperties {
     /// # Errors
     /// When encoding fails.
     pub fn to_record(&self, key: &str, revision: u64) -> Result<Record, ModelError> {
-        Ok(Record {
-            kind: Kind::Operation,
-            key: key.to_string(),
-            revision,
-            body: encode_body(self)?,
-            sealed: None,
-        })
+        super::plain_record(Kind::Operation, key, revision, self)
     }
 
     /// Reads an operation back from its record.

@@ -657,13 +657,7 @@ impl CaCertificateRecord {
     /// # Errors
     /// When encoding fails.
     pub fn to_record(&self, id: &str, revision: u64) -> Result<Record, ModelError> {
-        Ok(Record {
-            kind: Kind::CaCertificate,
-            key: id.to_string(),
-            revision,
-            body: encode_body(self)?,
-            sealed: None,
-        })
+        super::plain_record(Kind::CaCertificate, id, revision, self)
     }
 
     /// Reads a CA certificate back from its record.

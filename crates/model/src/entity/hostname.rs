@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Record, decode_body, encode_body};
+use super::{Record, decode_body};
 use crate::{Kind, ModelError, Problems};
 
 /// Longest host name (RFC 1035's 253 characters of a name in text form).
@@ -101,13 +101,7 @@ impl HostnameProperties {
     /// # Errors
     /// When encoding fails.
     pub fn to_record(&self, id: &str, revision: u64) -> Result<Record, ModelError> {
-        Ok(Record {
-            kind: Kind::Hostname,
-            key: id.to_string(),
-            revision,
-            body: encode_body(self)?,
-            sealed: None,
-        })
+        super::plain_record(Kind::Hostname, id, revision, self)
     }
 
     /// Reads a configuration back from its record.

@@ -149,6 +149,25 @@ pub(crate) fn decode_body<T: DeserializeOwned>(record: &Record) -> Result<T, Mod
     })
 }
 
+/// The record of an entity without secrets: its JSON as the body, nothing sealed.
+///
+/// # Errors
+/// When encoding fails.
+pub(crate) fn plain_record<T: serde::Serialize>(
+    kind: Kind,
+    key: &str,
+    revision: u64,
+    value: &T,
+) -> Result<Record, ModelError> {
+    Ok(Record {
+        kind,
+        key: key.to_string(),
+        revision,
+        body: encode_body(value)?,
+        sealed: None,
+    })
+}
+
 /// Encodes a record body.
 pub(crate) fn encode_body<T: serde::Serialize>(value: &T) -> Result<String, ModelError> {
     serde_json::to_string(value)

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Record, decode_body, encode_body};
+use super::{Record, decode_body};
 use crate::{Kind, ModelError, Problems};
 
 /// What a token may do. Each role may do everything the one before it may.
@@ -130,13 +130,7 @@ impl TokenRecord {
     /// # Errors
     /// When encoding fails.
     pub fn to_record(&self, name: &str, revision: u64) -> Result<Record, ModelError> {
-        Ok(Record {
-            kind: Kind::Token,
-            key: name.to_string(),
-            revision,
-            body: encode_body(self)?,
-            sealed: None,
-        })
+        super::plain_record(Kind::Token, name, revision, self)
     }
 
     /// Reads a token back from its record.
