@@ -95,6 +95,37 @@ fn stored_hash_is(record: &TokenRecord, hash: &[u8; 32]) -> bool {
         && constant_time::verify_slices_are_equal(&stored, hash).is_ok()
 }
 
+/// A certificate that a hostname configuration presents is the gateway's server identity (and,
+/// with `--admin-tls-hostname`, the admin listener's): replacing or rolling it back is an
+/// admin's change, as the configuration itself is, whatever the route's own role.
+pub(crate) fn require_admin_if_presented(
+    config: &gatehouse_model::Config,
+    certificate_id: &str,
+) -> Result<(), ApiError> {
+    let presented_by: Vec<&str> = config
+        .hostnames
+        .iter()
+        .filter(|(_, h)| h.value.certificate_id == certificate_id)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if presented_by.is_empty() {
+        return Ok(());
+    }
+    match PRINCIPAL.try_with(|p| (p.role, p.name.clone())) {
+        Ok((role, _)) if role.allows(Role::Admin) => Ok(()),
+        Ok((role, name)) => Err(ApiError::new(
+            http::StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "certificate '{certificate_id}' is presented by hostname configuration(s) {}: \
+                 changing it needs the admin role; the token '{name}' is a {role}",
+                presented_by.join(", ")
+            ),
+        )),
+        Err(_) => Err(ApiError::unauthorized()),
+    }
+}
+
 /// The role check of one route: its role comes from the route table ([`crate::routes`]).
 /// Without a principal (a route reached some other way) nothing passes.
 pub(crate) async fn require_role(

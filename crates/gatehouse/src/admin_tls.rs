@@ -26,6 +26,10 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes finished but not yet taken by the server.
 const QUEUE: usize = 64;
 
+/// Handshakes in progress at once; connections beyond are closed at once, so that clients
+/// that connect and stay silent cannot hold the process's descriptors for the deadline each.
+const HANDSHAKES: usize = 256;
+
 /// Where the admin listener's certificate comes from.
 pub(crate) enum AdminCertificate {
     /// PEM files: the chain (leaf first) and its private key.
@@ -64,6 +68,8 @@ struct FromHostname {
     id: String,
     snapshots: Snapshots,
     last: Mutex<Option<Arc<CertifiedKey>>>,
+    /// The configuration's absence was logged (once, not per handshake).
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for FromHostname {
@@ -87,10 +93,14 @@ impl FromHostname {
         match found {
             Some(key) => {
                 *last = Some(Arc::clone(&key));
+                self.warned
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 Some(key)
             }
             None => {
-                tracing::warn!(hostname = %self.id, "the admin listener's hostname configuration is gone; presenting its last certificate");
+                if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(hostname = %self.id, "the admin listener's hostname configuration is gone; presenting its last certificate");
+                }
                 last.clone()
             }
         }
@@ -130,6 +140,7 @@ pub(crate) fn server_config(
                 id: id.clone(),
                 snapshots: snapshots.clone(),
                 last: Mutex::new(None),
+                warned: std::sync::atomic::AtomicBool::new(false),
             };
             if resolver.current().is_none() {
                 bail!(
@@ -163,6 +174,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (tx, ready) = tokio::sync::mpsc::channel(QUEUE);
         let acceptor = TlsAcceptor::from(config);
+        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -178,9 +190,14 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    tracing::debug!(%peer, "admin listener: too many handshakes in progress; closed");
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;

@@ -4,8 +4,9 @@
 //! retry as long as nobody has polled it (so a request whose body was not yet sent can go out
 //! again on a fresh connection). A small body of known length (up to [`REPLAY_LIMIT`]) is also
 //! remembered as it is sent, by reference to the received chunks (no copy), so that a request
-//! the back end provably did not process (an HTTP/2 stream refused by GOAWAY or
-//! REFUSED_STREAM after its body went out) can still go out again. It also remembers whether the caller's body failed (malformed
+//! that may be repeated (an HTTP/2 stream refused by GOAWAY or REFUSED_STREAM after its body
+//! went out; an idempotent method cut before its answer) can still go out again, as the own
+//! HTTP/1.1 relay does from its buffer. It also remembers whether the caller's body failed (malformed
 //! chunked framing, or the caller stopped sending): the send to the back end fails then too,
 //! and the failure is the caller's, not the back end's. [`ProxyBody`] is what the gateway answers with: the back end's
 //! streamed body, or a small gateway-made one.
@@ -76,7 +77,7 @@ struct Kept {
     chunks: Vec<Bytes>,
     /// The whole body was sent.
     complete: bool,
-    /// Trailers, or more than declared: not replayable.
+    /// Trailers came: not replayable.
     gave_up: bool,
 }
 
@@ -130,8 +131,11 @@ impl RequestBody {
 }
 
 impl Reclaim {
-    /// A body for another attempt: empty stays empty; a streamed body only if it was never
-    /// polled (`None` then means it is gone and the request cannot be repeated).
+    /// A body for another attempt, which the caller has judged safe (the back end provably
+    /// did not process it, or the method is idempotent, as RFC 9110 §9.2.2 allows and the
+    /// own HTTP/1.1 relay does from its buffer): empty stays empty; a streamed body if it was
+    /// never polled; else the remembered one, when it was small and sent whole. `None` means
+    /// the request cannot be repeated.
     pub(crate) fn take(&self) -> Option<RequestBody> {
         match &self.0 {
             None => Some(RequestBody::Empty),

@@ -537,9 +537,20 @@ pub(crate) fn classify(error: &(dyn StdError + 'static), certificate_requested: 
             break;
         }
         if let Some(h2e) = e.downcast_ref::<h2::Error>() {
-            if h2e.is_go_away() || h2e.reason() == Some(h2::Reason::REFUSED_STREAM) {
+            // Only the back end's own GOAWAY or REFUSED_STREAM proves a stream unprocessed
+            // (h2 gives a received GOAWAY's error only to streams above its last stream id).
+            // A GOAWAY our client sent after a protocol error fails every open stream,
+            // including ones the back end is working on.
+            if h2e.is_remote()
+                && (h2e.is_go_away() || h2e.reason() == Some(h2::Reason::REFUSED_STREAM))
+            {
                 replay = Replay::Unprocessed;
                 kind = Some(Kind::BackendConnectionClosed);
+                break;
+            }
+            if h2e.is_go_away() {
+                replay = Replay::MaybeProcessed;
+                kind = Some(Kind::BackendProtocolError);
                 break;
             }
             if h2e.is_reset() && h2e.is_remote() {

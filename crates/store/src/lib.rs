@@ -123,32 +123,23 @@ fn sqlx_disk_trouble(e: &sqlx::Error) -> Option<DiskTrouble> {
     match e {
         sqlx::Error::Io(io) => io_disk_trouble(io),
         sqlx::Error::Database(db) => {
-            let code = db.code()?;
-            // SQLite: the primary result code is the low byte of the extended one.
-            if let Ok(n) = code.parse::<i32>() {
-                return match n & 0xff {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code is the low byte of the extended one.
+                let code = db.code()?.parse::<i32>().ok()?;
+                return match code & 0xff {
                     13 => Some(DiskTrouble::Full),    // SQLITE_FULL
                     8 => Some(DiskTrouble::ReadOnly), // SQLITE_READONLY
-                    // SQLITE_IOERR_WRITE and friends on a read-only or full filesystem name
-                    // the cause only in the message.
-                    10 => {
-                        let m = db.message().to_ascii_lowercase();
-                        if m.contains("read-only") || m.contains("readonly") {
-                            Some(DiskTrouble::ReadOnly)
-                        } else if m.contains("full") || m.contains("no space") {
-                            Some(DiskTrouble::Full)
-                        } else {
-                            None
-                        }
-                    }
                     _ => None,
                 };
             }
-            match code.as_ref() {
-                "53100" => Some(DiskTrouble::Full),     // disk_full
-                "25006" => Some(DiskTrouble::ReadOnly), // read_only_sql_transaction
-                _ => None,
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                return match pg.code() {
+                    "53100" => Some(DiskTrouble::Full),     // disk_full
+                    "25006" => Some(DiskTrouble::ReadOnly), // read_only_sql_transaction
+                    _ => None,
+                };
             }
+            None
         }
         _ => None,
     }

@@ -161,7 +161,10 @@ impl Store for SqliteStore {
         let mut conn = self.pool.acquire().await?;
         let result = commit_on(&mut conn, expected, changes, actor).await;
         retire_if_failed(conn, &result).await;
-        result.map_err(|e| self.explain(e))
+        match result {
+            Ok(revision) => Ok(revision),
+            Err(e) => Err(self.explain(e).await),
+        }
     }
 
     async fn audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
@@ -216,7 +219,10 @@ impl Store for SqliteStore {
         let mut conn = self.pool.acquire().await?;
         let result = init_meta_on(&mut conn, key, value).await;
         retire_if_failed(conn, &result).await;
-        result
+        match result {
+            Ok(stored) => Ok(stored),
+            Err(e) => Err(self.explain(e).await),
+        }
     }
 }
 
@@ -323,14 +329,21 @@ async fn commit_on(
 impl SqliteStore {
     /// SQLite reports a write that the disk refused as `SQLITE_IOERR_*` without the
     /// operating system's reason; a write of our own in the same directory finds it out.
-    fn explain(&self, e: StoreError) -> StoreError {
+    async fn explain(&self, e: StoreError) -> StoreError {
         let StoreError::Database(source) = e else {
             return e;
         };
         let io_error = matches!(&source, sqlx::Error::Database(db)
             if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|n| n & 0xff == 10));
         let trouble = match (&self.dir, io_error) {
-            (Some(dir), true) => probe_write(dir),
+            // A write and an fsync: off the async workers.
+            (Some(dir), true) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || probe_write(&dir))
+                    .await
+                    .ok()
+                    .flatten()
+            }
             _ => None,
         };
         match trouble {

@@ -142,6 +142,7 @@ pub(crate) async fn put_certificate(
         }
     };
     let mut tx = s.cp.begin().await;
+    crate::auth::require_admin_if_presented(tx.config(), &id)?;
     let existing = tx.config().certificates.get(&id).cloned();
     check_put(
         &headers,
@@ -288,6 +289,7 @@ pub(crate) async fn rollback_certificate(
     let Rollback { version } = body.0;
     let mut tx = s.cp.begin().await;
     let current = find(&tx.config().certificates, Kind::Certificate, &id)?.clone();
+    crate::auth::require_admin_if_presented(tx.config(), &id)?;
     check_put(&headers, Some(&s.cp.etag(current.revision)))?;
     let restored = current.value.rollback(
         &id,

@@ -525,6 +525,18 @@ async fn every_backend_fault_at_once_under_load() {
         seen("h2-goaway")
     );
 
+    // An idempotent PUT with a body, cut before the answer, is repeated like a GET (RFC 9110
+    // §9.2.2; nginx does the same): three times in all, each time with its whole body.
+    let before = seen("reset-before-head");
+    let puts = load(&gateway, "PUT", "/reset-before-head/x", 20, 2).await;
+    assert_eq!(
+        tally(&puts).get("502 BackendConnectionClosed"),
+        Some(&20),
+        "{:?}",
+        tally(&puts)
+    );
+    assert_eq!(seen("reset-before-head") - before, 20 * 3);
+
     // Recovery: every back end heals (the refused one starts listening); every API answers.
     for (_, fault, _) in &faults {
         fault.heal();

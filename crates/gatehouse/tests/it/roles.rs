@@ -207,6 +207,66 @@ async fn a_token_is_shown_once_kept_as_a_hash_and_revoked_at_once() {
 }
 
 #[tokio::test]
+async fn a_certificate_the_tls_listener_presents_is_changed_only_by_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(Options::new(dir.path()));
+    let admin = server.api();
+    let ca = crate::support::pki::TestCa::new("Roles CA");
+    let upload = |cn: &str| json!({"properties": {"pem": ca.server_pem(&[cn])}});
+    admin
+        .put("/certificates/front", &upload("front.example"))
+        .await
+        .expect(201);
+    admin
+        .put("/certificates/other", &upload("other.example"))
+        .await
+        .expect(201);
+    admin
+        .put(
+            "/hostnameConfigurations/front",
+            &json!({"properties": {"hostName": "front.example", "certificateId": "front"}}),
+        )
+        .await
+        .expect(201);
+    let operator = admin.with_token(Some(&make(&server, "ops", "operator").await));
+    let refused = operator
+        .put("/certificates/front", &upload("evil.example"))
+        .await
+        .expect(403);
+    assert!(
+        refused.text().contains("hostname configuration(s) front"),
+        "{}",
+        refused.text()
+    );
+    let rollback = operator
+        .send(
+            "POST",
+            "/certificates/front/rollback",
+            br#"{"version": 1}"#.to_vec(),
+            &[],
+        )
+        .await
+        .expect(403);
+    assert_eq!(rollback.code(), "Forbidden");
+    assert!(
+        admin
+            .get("/certificates/front")
+            .await
+            .text()
+            .contains("front.example")
+    );
+    // A certificate no listener presents is the operator's to change; the admin may change both.
+    operator
+        .put("/certificates/other", &upload("other2.example"))
+        .await
+        .expect(200);
+    admin
+        .put("/certificates/front", &upload("front.example"))
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
 async fn a_token_stops_working_when_it_expires() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options::new(dir.path()));
