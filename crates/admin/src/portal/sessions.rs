@@ -16,6 +16,9 @@ pub(crate) const IDLE: Duration = Duration::from_secs(3600);
 pub(crate) const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most; signing in beyond ends the least recently used one.
 const KEPT: usize = 256;
+/// Sessions one token keeps at most; signing in beyond ends that token's least recently used
+/// one, so that no token (a reader's) can push other people's sessions out.
+const PER_TOKEN: usize = 16;
 
 /// The portal's signed-in sessions, and the count of sign-in attempts that open them.
 #[derive(Default)]
@@ -76,12 +79,20 @@ impl Sessions {
         let label = random_hex(4)?;
         let mut map = self.map.lock();
         map.retain(|_, s| s.live(now));
-        if map.len() >= KEPT
-            && let Some(oldest) = map
-                .iter()
+        let own = map.values().filter(|s| s.token_hash == token_hash).count();
+        // The token's own oldest session makes room first; the oldest of all only when the
+        // token has few and everyone together has too many.
+        let evict = if own >= PER_TOKEN {
+            map.iter()
+                .filter(|(_, s)| s.token_hash == token_hash)
                 .min_by_key(|(_, s)| s.last_seen)
-                .map(|(id, _)| id.clone())
-        {
+        } else if map.len() >= KEPT {
+            map.iter().min_by_key(|(_, s)| s.last_seen)
+        } else {
+            None
+        }
+        .map(|(id, _)| id.clone());
+        if let Some(oldest) = evict {
             map.remove(&oldest);
         }
         map.insert(
@@ -176,14 +187,34 @@ mod tests {
 
         let t1 = t0 + IDLE + Duration::from_secs(1);
         for n in 0..KEPT + 5 {
+            // Many tokens, a few sessions each.
+            let token = [u8::try_from(n % 64).unwrap(); 32];
             sessions
-                .open_at(t1 + Duration::from_millis(n as u64), [7; 32])
+                .open_at(t1 + Duration::from_millis(n as u64), token)
                 .unwrap();
         }
         assert_eq!(len(&sessions), KEPT);
         assert!(
             sessions.touch_at(&fresh, t1).is_none(),
             "the least recently used session made room"
+        );
+    }
+
+    #[test]
+    fn one_token_cannot_push_out_other_tokens_sessions() {
+        let sessions = Sessions::default();
+        let t0 = Instant::now();
+        let (admin, _) = sessions.open_at(t0, [1; 32]).unwrap();
+        for n in 0..KEPT * 2 {
+            sessions
+                .open_at(t0 + Duration::from_millis(n as u64 + 1), [2; 32])
+                .unwrap();
+        }
+        assert_eq!(len(&sessions), 1 + PER_TOKEN);
+        assert!(
+            sessions
+                .touch_at(&admin, t0 + Duration::from_secs(1))
+                .is_some()
         );
     }
 
