@@ -17,6 +17,7 @@
 //! parking, deadlines) is `server/relay.rs`.
 
 pub(crate) mod chunked;
+mod duplex;
 pub(crate) mod emit;
 pub(crate) mod exchange;
 pub(crate) mod head;
