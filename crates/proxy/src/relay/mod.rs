@@ -10,7 +10,7 @@
 //! its receiver takes the bytes. A connection's buffers are made when it becomes active and
 //! reused for every request on it; a steady stream of requests allocates nothing here.
 //!
-//! [`exchange`] serves one request with the same routing, policy plans, pools, failure
+//! [`exchange`] serves one request (its attempts' two directions in `duplex.rs`) with the same routing, policy plans, pools, failure
 //! classification, metrics and call records as the hyper path (`handler.rs`); what the relay
 //! does not cover (HTTP/1.0, a policy touching very many headers, a back end reached over
 //! HTTP/2) it hands to that path before anything was written. The connection loop (idle
