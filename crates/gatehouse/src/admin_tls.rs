@@ -1,7 +1,8 @@
 //! HTTPS for the admin listener: the management API and the portal behind TLS, with the
-//! certificate from PEM files (`--admin-tls-cert`/`--admin-tls-key`) or from one of the
-//! gateway's hostname configurations (`--admin-tls-hostname`), which then follows that
-//! configuration's certificate through uploads, rotations and secret-store refreshes.
+//! certificate from PEM files (`--admin-tls-cert`/`--admin-tls-key`, read again when they
+//! change) or from one of the gateway's hostname configurations (`--admin-tls-hostname`),
+//! which then follows that configuration's certificate through uploads, rotations and
+//! secret-store refreshes.
 //!
 //! Handshakes run in their own tasks (with a deadline), so a slow or silent client never
 //! holds up the next one; finished connections are handed to axum through [`TlsListener`].
@@ -113,13 +114,76 @@ impl ResolvesServerCert for FromHostname {
     }
 }
 
-/// A fixed certificate.
-#[derive(Debug)]
-struct Fixed(Arc<CertifiedKey>);
+/// How often the certificate files are looked at for a change (on a handshake, never
+/// between): a rotation by cert-manager or a renewal script is served within this.
+const FILE_CHECK: Duration = Duration::from_secs(2);
 
-impl ResolvesServerCert for Fixed {
+/// A certificate from PEM files, read again when either file changes; a replacement that does
+/// not load (half written, a key that does not match) keeps the last good one, with a warning.
+struct FromFiles {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    state: Mutex<FileState>,
+}
+
+struct FileState {
+    current: Arc<CertifiedKey>,
+    stamps: Option<(std::time::SystemTime, std::time::SystemTime)>,
+    checked: std::time::Instant,
+    /// The stamps a failed reload saw, so it is tried (and logged) once per change.
+    failed: Option<(std::time::SystemTime, std::time::SystemTime)>,
+}
+
+impl std::fmt::Debug for FromFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromFiles")
+            .field("cert", &self.cert)
+            .finish()
+    }
+}
+
+fn stamps(cert: &Path, key: &Path) -> Option<(std::time::SystemTime, std::time::SystemTime)> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((modified(cert)?, modified(key)?))
+}
+
+impl FromFiles {
+    fn load(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            state: Mutex::new(FileState {
+                current: from_files(cert, key)?,
+                stamps: stamps(cert, key),
+                checked: std::time::Instant::now(),
+                failed: None,
+            }),
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        })
+    }
+}
+
+impl ResolvesServerCert for FromFiles {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(&self.0))
+        let mut state = self.state.lock();
+        if state.checked.elapsed() >= FILE_CHECK {
+            state.checked = std::time::Instant::now();
+            let now = stamps(&self.cert, &self.key);
+            if now.is_some() && now != state.stamps && now != state.failed {
+                match from_files(&self.cert, &self.key) {
+                    Ok(key) => {
+                        tracing::info!(cert = %self.cert.display(), "admin listener: certificate files changed; serving the new certificate");
+                        state.current = key;
+                        state.stamps = now;
+                        state.failed = None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin listener: the changed certificate files do not load; serving the last good certificate");
+                        state.failed = now;
+                    }
+                }
+            }
+        }
+        Some(Arc::clone(&state.current))
     }
 }
 
@@ -134,7 +198,7 @@ pub(crate) fn server_config(
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let resolver: Arc<dyn ResolvesServerCert> = match source {
-        AdminCertificate::Files { cert, key } => Arc::new(Fixed(from_files(cert, key)?)),
+        AdminCertificate::Files { cert, key } => Arc::new(FromFiles::load(cert, key)?),
         AdminCertificate::Hostname(id) => {
             let resolver = FromHostname {
                 id: id.clone(),

@@ -112,6 +112,32 @@ async fn the_admin_listener_serves_https_from_files() {
     assert_eq!(untrusted.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&untrusted.stderr).contains("cannot reach the management API"));
 
+    // Renewed files are served from the next handshake after the next check (2 s); files
+    // that do not load keep the last good certificate.
+    std::fs::write(&key, "not a key").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let still = curl(server.admin, "localhost", "/health", ca_path, &[]).await;
+    assert!(
+        served_subject(&still.log).contains("admin.example.test"),
+        "{}",
+        still.log
+    );
+    let renewed = files(pki.path(), &ca, "renewed.example.test");
+    assert_eq!((&renewed.1, &renewed.2), (&cert, &key));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let after = curl(server.admin, "localhost", "/health", ca_path, &[]).await;
+    assert_eq!(after.status, 200);
+    assert!(
+        served_subject(&after.log).contains("renewed.example.test"),
+        "{}",
+        after.log
+    );
+    assert!(
+        server
+            .logs()
+            .contains("do not load; serving the last good certificate")
+    );
+
     // Plain HTTP gets no answer from a TLS listener.
     let plain = crate::support::server::raw_http(
         server.admin,
