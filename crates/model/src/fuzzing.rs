@@ -81,14 +81,14 @@ pub fn x509(data: &[u8]) {
 /// Management JSON bodies: the first byte picks the entity, the rest is the `properties`
 /// object as a `PUT` would carry it, checked exactly as the management API checks it.
 pub fn management_json(data: &[u8]) {
-    use crate::entity::{api, backend, certificate, hostname, policy};
+    use crate::entity::{api, backend, certificate, hostname, policy, token};
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return;
     };
-    match selector % 6 {
+    match selector % 7 {
         0 => {
             let _ = api::ApiProperties::from_input(value);
         }
@@ -111,7 +111,11 @@ pub fn management_json(data: &[u8]) {
         4 => {
             let _ = hostname::HostnameProperties::from_input(value);
         }
+        6 => {
+            let _ = token::TokenInput::from_input(value, time::OffsetDateTime::UNIX_EPOCH);
+        }
         _ => {
+            // 5: a policy, at every scope.
             let limits = gatehouse_policy::Limits::default();
             for scope in [
                 policy::PolicyScope::Global,
