@@ -158,7 +158,7 @@ pub struct InvalidTokenHash;
 
 /// SHA-256 of a token, hex: the form stored in the data directory.
 pub fn hash_token(token: &str) -> String {
-    hex::encode(digest::digest(&digest::SHA256, token.as_bytes()))
+    hex::encode(token_hash(token))
 }
 
 impl AdminAuth {

@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::find;
 use crate::AppState;
-use crate::auth::{PRINCIPAL, random_hex, token_hash};
+use crate::auth::{PRINCIPAL, hash_token, random_hex};
 use crate::error::ApiError;
 use crate::listing::ListQuery;
 use crate::request::{PathId, Properties, check_delete, entity, envelope};
@@ -95,7 +95,7 @@ pub(crate) async fn create_token(
         .unwrap_or_else(|_| "unknown".into());
     let record = TokenRecord {
         role: input.role,
-        hash: hex::encode(token_hash(&value)),
+        hash: hash_token(&value),
         created: now.replace_nanosecond(0).unwrap_or(now),
         created_by,
         expires_at: input.expires_at,
